@@ -1,0 +1,3 @@
+//! Head, tail, adaptive and OpenTelemetry-consistent trace sampling, and the trace assembly buffer.
+//!
+//! Status: scaffolding only; the implementation lands with its issue.
