@@ -1,0 +1,633 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use twox_hash::XxHash3_64;
+
+use crate::map::{Insert, InsertOnlyMap};
+use crate::sketch::Sketch;
+use crate::stats::{CardinalityStats, KeyOverflow, TOP_OFFENDERS};
+use crate::{CardinalityError, CardinalityLimits};
+
+/// The value recorded instead of the real one past the limit when hashing is off.
+pub const OVERFLOW_VALUE: &str = "__overflow__";
+/// Prefix of hash bucket values (`hash:` + hex).
+pub const HASH_PREFIX: &str = "hash:";
+
+/// `hash:` plus up to four hex digits.
+const BUCKET_CAP: usize = 9;
+/// First chunk size of a key's value table.
+const INITIAL_VALUES: usize = 16;
+/// First chunk size of the key table.
+const INITIAL_KEYS: usize = 8;
+
+/// Per-key admission limits with a process-wide budget; see the crate docs.
+///
+/// All methods take `&self`; share it with an `Arc`. Admitting a value seen before takes no
+/// lock and allocates nothing; a first admission takes the key's insert lock once.
+pub struct CardinalityLimiter {
+    limits: LiveLimits,
+    seed: u64,
+    keys: InsertOnlyMap<Box<KeyState>>,
+    total_kept: AtomicUsize,
+    untracked_key_admissions: AtomicU64,
+    truncated_values: AtomicU64,
+}
+
+impl fmt::Debug for CardinalityLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CardinalityLimiter")
+            .field("limits", &self.limits())
+            .field("total_kept", &self.total_kept.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Limits held in atomics so they can change while admissions run.
+struct LiveLimits {
+    max_label_values: AtomicUsize,
+    hash_high_cardinality: AtomicBool,
+    hash_buckets: AtomicUsize,
+    max_value_len: AtomicUsize,
+    max_total_label_values: AtomicUsize,
+    max_label_keys: AtomicUsize,
+}
+
+impl LiveLimits {
+    fn new(l: &CardinalityLimits) -> Self {
+        Self {
+            max_label_values: AtomicUsize::new(l.max_label_values),
+            hash_high_cardinality: AtomicBool::new(l.hash_high_cardinality),
+            hash_buckets: AtomicUsize::new(l.hash_buckets),
+            max_value_len: AtomicUsize::new(l.max_value_len),
+            max_total_label_values: AtomicUsize::new(l.max_total_label_values),
+            max_label_keys: AtomicUsize::new(l.max_label_keys),
+        }
+    }
+
+    fn store(&self, l: &CardinalityLimits) {
+        self.max_label_values
+            .store(l.max_label_values, Ordering::Relaxed);
+        self.hash_high_cardinality
+            .store(l.hash_high_cardinality, Ordering::Relaxed);
+        self.hash_buckets.store(l.hash_buckets, Ordering::Relaxed);
+        self.max_value_len.store(l.max_value_len, Ordering::Relaxed);
+        self.max_total_label_values
+            .store(l.max_total_label_values, Ordering::Relaxed);
+        self.max_label_keys
+            .store(l.max_label_keys, Ordering::Relaxed);
+    }
+}
+
+struct KeyState {
+    name: Box<str>,
+    values: InsertOnlyMap<Arc<str>>,
+    overflowed: AtomicU64,
+    budget_overflowed: AtomicU64,
+    sketch: Sketch,
+}
+
+impl KeyState {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            values: InsertOnlyMap::new(INITIAL_VALUES),
+            overflowed: AtomicU64::new(0),
+            budget_overflowed: AtomicU64::new(0),
+            sketch: Sketch::new(),
+        }
+    }
+}
+
+/// How a value was admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Admission {
+    /// Recorded as-is (possibly truncated).
+    Kept,
+    /// Past the limit: replaced by a `hash:` bucket.
+    Hashed,
+    /// Past the limit: replaced by [`OVERFLOW_VALUE`].
+    Overflowed,
+}
+
+/// The value to record for a label, as returned by [`CardinalityLimiter::admit`].
+///
+/// It borrows the limiter (kept values point into its table), is `Copy`, and reads as a string
+/// through `AsRef<str>`, `Deref` and `Display`. Use [`to_shared`](Self::to_shared) to keep it
+/// beyond the borrow.
+#[derive(Clone, Copy)]
+pub struct Admitted<'a>(Repr<'a>);
+
+#[derive(Clone, Copy)]
+enum Repr<'a> {
+    Kept(&'a Arc<str>),
+    Bucket { buf: [u8; BUCKET_CAP], len: u8 },
+    Overflow,
+}
+
+impl<'a> Admitted<'a> {
+    /// The value as a string slice.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Kept(s) => s,
+            Repr::Bucket { buf, len } => {
+                std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(HASH_PREFIX)
+            }
+            Repr::Overflow => OVERFLOW_VALUE,
+        }
+    }
+
+    /// Whether the value was kept, hashed or overflowed.
+    pub fn admission(&self) -> Admission {
+        match self.0 {
+            Repr::Kept(_) => Admission::Kept,
+            Repr::Bucket { .. } => Admission::Hashed,
+            Repr::Overflow => Admission::Overflowed,
+        }
+    }
+
+    /// Whether the value is recorded as-is (possibly truncated).
+    pub fn is_kept(&self) -> bool {
+        matches!(self.0, Repr::Kept(_))
+    }
+
+    /// An owned copy; for kept values this clones the limiter's `Arc` (no allocation).
+    pub fn to_shared(&self) -> Arc<str> {
+        match self.0 {
+            Repr::Kept(s) => Arc::clone(s),
+            _ => Arc::from(self.as_str()),
+        }
+    }
+
+    fn bucket(index: usize, buckets: usize) -> Self {
+        let digits = hex_digits(buckets);
+        let mut buf = [0u8; BUCKET_CAP];
+        buf[..HASH_PREFIX.len()].copy_from_slice(HASH_PREFIX.as_bytes());
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for d in 0..digits {
+            let shift = 4 * (digits - 1 - d);
+            buf[HASH_PREFIX.len() + d] = HEX[(index >> shift) & 0xf];
+        }
+        Self(Repr::Bucket {
+            buf,
+            len: (HASH_PREFIX.len() + digits) as u8,
+        })
+    }
+}
+
+/// Hex digits needed to print every index below `buckets` (at least one, at most four).
+fn hex_digits(buckets: usize) -> usize {
+    let max = buckets.saturating_sub(1).max(1);
+    let bits = usize::BITS - max.leading_zeros();
+    (bits as usize).div_ceil(4).clamp(1, 4)
+}
+
+impl AsRef<str> for Admitted<'_> {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::ops::Deref for Admitted<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Admitted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Admitted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Admitted")
+            .field(&self.admission())
+            .field(&self.as_str())
+            .finish()
+    }
+}
+
+impl PartialEq for Admitted<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+impl Eq for Admitted<'_> {}
+
+impl PartialEq<str> for Admitted<'_> {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Admitted<'_> {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Cuts `s` to at most `max` bytes on a character boundary.
+#[inline]
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl CardinalityLimiter {
+    /// A limiter with these limits and a random per-limiter hash key, so bucket membership
+    /// cannot be predicted from outside the process.
+    ///
+    /// Invalid limits are rejected with the field that is wrong.
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limiter = CardinalityLimiter::new(CardinalityLimits::default())?;
+    /// assert_eq!(limiter.admit("route", "/api"), "/api");
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    pub fn new(limits: CardinalityLimits) -> Result<Self, CardinalityError> {
+        let seed = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        Self::with_hash_key(limits, seed)
+    }
+
+    /// A limiter with a fixed hash key: buckets are the same across restarts and instances
+    /// that share the key (and in tests). Keep the key secret if raw values are sensitive.
+    pub fn with_hash_key(limits: CardinalityLimits, key: u64) -> Result<Self, CardinalityError> {
+        limits.validate()?;
+        Ok(Self {
+            limits: LiveLimits::new(&limits),
+            seed: key,
+            keys: InsertOnlyMap::new(INITIAL_KEYS),
+            total_kept: AtomicUsize::new(0),
+            untracked_key_admissions: AtomicU64::new(0),
+            truncated_values: AtomicU64::new(0),
+        })
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> CardinalityLimits {
+        let l = &self.limits;
+        CardinalityLimits {
+            max_label_values: l.max_label_values.load(Ordering::Relaxed),
+            hash_high_cardinality: l.hash_high_cardinality.load(Ordering::Relaxed),
+            hash_buckets: l.hash_buckets.load(Ordering::Relaxed),
+            max_value_len: l.max_value_len.load(Ordering::Relaxed),
+            max_total_label_values: l.max_total_label_values.load(Ordering::Relaxed),
+            max_label_keys: l.max_label_keys.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Changes the limits in place (hot reload). Values already kept stay kept; a lower limit
+    /// stops new admissions, a higher one lets more in. Nothing is forgotten.
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limiter = CardinalityLimiter::new(CardinalityLimits { max_label_values: 1, ..Default::default() })?;
+    /// limiter.admit("k", "a");
+    /// assert!(!limiter.admit("k", "b").is_kept());
+    /// limiter.set_limits(CardinalityLimits { max_label_values: 2, ..Default::default() })?;
+    /// assert!(limiter.admit("k", "b").is_kept());
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    pub fn set_limits(&self, limits: CardinalityLimits) -> Result<(), CardinalityError> {
+        limits.validate()?;
+        self.limits.store(&limits);
+        Ok(())
+    }
+
+    #[inline]
+    fn hash(&self, s: &str) -> u64 {
+        XxHash3_64::oneshot_with_seed(self.seed, s.as_bytes())
+    }
+
+    /// Returns the value to record for label `key` = `value`.
+    ///
+    /// The value itself while `key` has fewer than `max_label_values` kept values (and the
+    /// process-wide budget has room), or when it was kept before; otherwise a stable
+    /// `hash:`-bucket or [`OVERFLOW_VALUE`]. Values longer than `max_value_len` bytes are
+    /// truncated first. Never fails and never grows memory past the limits.
+    ///
+    /// ```
+    /// use tta_cardinality::{Admission, CardinalityLimiter, CardinalityLimits};
+    /// let limits = CardinalityLimits { max_label_values: 2, ..Default::default() };
+    /// let limiter = CardinalityLimiter::with_hash_key(limits, 7)?;
+    /// assert_eq!(limiter.admit("user_id", "u1"), "u1");
+    /// assert_eq!(limiter.admit("user_id", "u2"), "u2");
+    /// let third = limiter.admit("user_id", "u3");
+    /// assert_eq!(third.admission(), Admission::Hashed);
+    /// assert!(third.starts_with("hash:"));
+    /// assert_eq!(limiter.admit("user_id", "u3"), third); // stable
+    /// assert_eq!(limiter.admit("user_id", "u1"), "u1"); // kept before: still kept
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn admit(&self, key: &str, value: &str) -> Admitted<'_> {
+        let max_len = self.limits.max_value_len.load(Ordering::Relaxed);
+        let value = if value.len() > max_len {
+            self.truncated_values.fetch_add(1, Ordering::Relaxed);
+            truncate(value, max_len)
+        } else {
+            value
+        };
+        let vh = self.hash(value);
+        let Some(ks) = self.key_state(key) else {
+            self.untracked_key_admissions
+                .fetch_add(1, Ordering::Relaxed);
+            return self.coarsen(vh);
+        };
+        if let Some(v) = ks.values.find(vh, |v| **v == *value) {
+            return Admitted(Repr::Kept(v));
+        }
+        self.admit_new(ks, vh, value)
+    }
+
+    /// The slow path: a value this key has not kept.
+    fn admit_new<'a>(&'a self, ks: &'a KeyState, vh: u64, value: &str) -> Admitted<'a> {
+        let limit = self.limits.max_label_values.load(Ordering::Relaxed);
+        let budget = self.limits.max_total_label_values.load(Ordering::Relaxed);
+        // Lock-free refusals first: the over-limit path never takes the insert lock.
+        if ks.values.len() >= limit {
+            return self.overflow(ks, vh, false);
+        }
+        if self.total_kept.load(Ordering::Relaxed) >= budget {
+            return self.overflow(ks, vh, true);
+        }
+        let reserve = || {
+            self.total_kept
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |t| {
+                    (t < budget).then_some(t + 1)
+                })
+                .ok()
+                .map(|_| Arc::<str>::from(value))
+        };
+        match ks
+            .values
+            .get_or_insert_with(vh, |v| **v == *value, limit, reserve)
+        {
+            Insert::Found(v) | Insert::Inserted(v) => Admitted(Repr::Kept(v)),
+            Insert::Refused => self.overflow(ks, vh, true),
+            Insert::Full => self.overflow(ks, vh, false),
+        }
+    }
+
+    #[inline]
+    fn overflow<'a>(&'a self, ks: &KeyState, vh: u64, budget: bool) -> Admitted<'a> {
+        ks.overflowed.fetch_add(1, Ordering::Relaxed);
+        if budget {
+            ks.budget_overflowed.fetch_add(1, Ordering::Relaxed);
+        }
+        ks.sketch.insert(vh);
+        self.coarsen(vh)
+    }
+
+    #[inline]
+    fn coarsen<'a>(&self, vh: u64) -> Admitted<'a> {
+        if self.limits.hash_high_cardinality.load(Ordering::Relaxed) {
+            let buckets = self.limits.hash_buckets.load(Ordering::Relaxed).max(1);
+            // Use the high half remixed, so buckets do not follow the table index.
+            let mixed = vh.rotate_left(32).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+            let index = ((u128::from(mixed) * buckets as u128) >> 64) as usize;
+            Admitted::bucket(index, buckets)
+        } else {
+            Admitted(Repr::Overflow)
+        }
+    }
+
+    #[inline]
+    fn key_state(&self, key: &str) -> Option<&KeyState> {
+        let kh = self.hash(key);
+        if let Some(ks) = self.keys.find(kh, |k| *k.name == *key) {
+            return Some(ks);
+        }
+        let max_keys = self.limits.max_label_keys.load(Ordering::Relaxed);
+        if self.keys.len() >= max_keys {
+            return None;
+        }
+        match self.keys.get_or_insert_with(
+            kh,
+            |k| *k.name == *key,
+            max_keys,
+            || Some(Box::new(KeyState::new(key))),
+        ) {
+            Insert::Found(k) | Insert::Inserted(k) => Some(k),
+            Insert::Refused | Insert::Full => None,
+        }
+    }
+
+    /// Distinct values kept over all keys (what the budget counts).
+    pub fn total_labels(&self) -> usize {
+        self.total_kept.load(Ordering::Relaxed)
+    }
+
+    /// Whether any key has had a value coarsened (the guide's alert condition).
+    pub fn has_dropped_labels(&self) -> bool {
+        let mut any = false;
+        self.keys
+            .for_each(|k| any |= k.overflowed.load(Ordering::Relaxed) > 0);
+        any || self.untracked_key_admissions.load(Ordering::Relaxed) > 0
+    }
+
+    /// Approximate heap bytes held: tables, kept value strings and per-key state.
+    ///
+    /// Bounded by the limits whatever arrives (values are at most `max_value_len` bytes, at
+    /// most `max_total_label_values` of them, over at most `max_label_keys` keys).
+    pub fn heap_bytes(&self) -> usize {
+        let mut bytes = self.keys.table_bytes();
+        self.keys.for_each(|k| {
+            bytes += std::mem::size_of::<KeyState>() + k.name.len() + k.values.table_bytes();
+            k.values
+                .for_each(|v| bytes += 2 * std::mem::size_of::<usize>() + v.len());
+        });
+        bytes
+    }
+
+    /// A consistent-enough copy of the counters (each number is read atomically; numbers are
+    /// not read at one instant while admissions run).
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limits = CardinalityLimits { max_label_values: 10, ..Default::default() };
+    /// let limiter = CardinalityLimiter::new(limits)?;
+    /// for i in 0..1000 {
+    ///     limiter.admit("user_id", &format!("user-{i}"));
+    /// }
+    /// limiter.admit("route", "/api");
+    /// let stats = limiter.stats();
+    /// assert_eq!(stats.total_labels, 11);
+    /// assert_eq!(stats.dropped_labels, vec!["user_id".to_string()]);
+    /// assert_eq!(stats.label_cardinality["user_id"], 10);
+    /// assert_eq!(stats.overflow["user_id"].overflowed_admissions, 990);
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    pub fn stats(&self) -> CardinalityStats {
+        let limits = self.limits();
+        let mut label_cardinality = BTreeMap::new();
+        let mut overflow = BTreeMap::new();
+        self.keys.for_each(|k| {
+            label_cardinality.insert(k.name.to_string(), k.values.len());
+            let overflowed = k.overflowed.load(Ordering::Relaxed);
+            if overflowed > 0 {
+                overflow.insert(
+                    k.name.to_string(),
+                    KeyOverflow {
+                        key: k.name.to_string(),
+                        overflowed_admissions: overflowed,
+                        budget_overflowed_admissions: k.budget_overflowed.load(Ordering::Relaxed),
+                        distinct_overflow_estimate: k.sketch.estimate(),
+                    },
+                );
+            }
+        });
+        let mut top: Vec<KeyOverflow> = overflow.values().cloned().collect();
+        top.sort_by(|a, b| {
+            b.distinct_overflow_estimate
+                .cmp(&a.distinct_overflow_estimate)
+                .then(b.overflowed_admissions.cmp(&a.overflowed_admissions))
+                .then(a.key.cmp(&b.key))
+        });
+        top.truncate(TOP_OFFENDERS);
+        let total = self.total_kept.load(Ordering::Relaxed);
+        CardinalityStats {
+            total_labels: total,
+            dropped_labels: overflow.keys().cloned().collect(),
+            label_cardinality,
+            overflow,
+            top_offenders: top,
+            max_label_values: limits.max_label_values,
+            max_total_label_values: limits.max_total_label_values,
+            budget_usage: total as f64 / limits.max_total_label_values as f64,
+            tracked_keys: self.keys.len(),
+            max_label_keys: limits.max_label_keys,
+            untracked_key_admissions: self.untracked_key_admissions.load(Ordering::Relaxed),
+            truncated_values: self.truncated_values.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter(max: usize, hash: bool) -> CardinalityLimiter {
+        let limits = CardinalityLimits {
+            max_label_values: max,
+            hash_high_cardinality: hash,
+            ..Default::default()
+        };
+        CardinalityLimiter::with_hash_key(limits, 1).expect("valid limits")
+    }
+
+    #[test]
+    fn truncates_on_char_boundary() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("abc", 10), "abc");
+        let l = CardinalityLimiter::with_hash_key(
+            CardinalityLimits {
+                max_value_len: 3,
+                ..Default::default()
+            },
+            1,
+        )
+        .expect("valid");
+        assert_eq!(l.admit("k", "aéz"), "aé");
+        assert_eq!(l.admit("k", "abcdef"), "abc");
+        assert_eq!(l.admit("k", "abcxyz"), "abc");
+        assert_eq!(l.stats().truncated_values, 3);
+        assert_eq!(l.stats().label_cardinality["k"], 2);
+    }
+
+    #[test]
+    fn bucket_width_follows_bucket_count() {
+        assert_eq!(hex_digits(1), 1);
+        assert_eq!(hex_digits(16), 1);
+        assert_eq!(hex_digits(17), 2);
+        assert_eq!(hex_digits(256), 2);
+        assert_eq!(hex_digits(65_536), 4);
+        assert_eq!(Admitted::bucket(0xab, 256).as_str(), "hash:ab");
+        assert_eq!(Admitted::bucket(0x3, 4096).as_str(), "hash:003");
+    }
+
+    #[test]
+    fn overflow_value_without_hashing() {
+        let l = limiter(1, false);
+        assert_eq!(l.admit("k", "a"), "a");
+        let b = l.admit("k", "b");
+        assert_eq!(b, OVERFLOW_VALUE);
+        assert_eq!(b.admission(), Admission::Overflowed);
+        assert_eq!(&*b.to_shared(), OVERFLOW_VALUE);
+    }
+
+    #[test]
+    fn budget_is_shared_by_keys() {
+        let limits = CardinalityLimits {
+            max_total_label_values: 3,
+            ..Default::default()
+        };
+        let l = CardinalityLimiter::with_hash_key(limits, 1).expect("valid");
+        assert!(l.admit("a", "1").is_kept());
+        assert!(l.admit("a", "2").is_kept());
+        assert!(l.admit("b", "1").is_kept());
+        assert!(!l.admit("b", "2").is_kept());
+        let s = l.stats();
+        assert_eq!(s.total_labels, 3);
+        assert_eq!(s.budget_usage, 1.0);
+        assert_eq!(s.overflow["b"].budget_overflowed_admissions, 1);
+        assert_eq!(s.dropped_labels, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn keys_are_bounded() {
+        let limits = CardinalityLimits {
+            max_label_keys: 2,
+            ..Default::default()
+        };
+        let l = CardinalityLimiter::with_hash_key(limits, 1).expect("valid");
+        assert!(l.admit("a", "1").is_kept());
+        assert!(l.admit("b", "1").is_kept());
+        let c = l.admit("c", "1");
+        assert_eq!(c.admission(), Admission::Hashed);
+        let s = l.stats();
+        assert_eq!(s.tracked_keys, 2);
+        assert_eq!(s.untracked_key_admissions, 1);
+        assert!(l.has_dropped_labels());
+    }
+
+    #[test]
+    fn different_hash_keys_give_different_buckets() {
+        let limits = CardinalityLimits {
+            max_label_values: 1,
+            hash_buckets: 4096,
+            ..Default::default()
+        };
+        let a = CardinalityLimiter::with_hash_key(limits.clone(), 1).expect("valid");
+        let b = CardinalityLimiter::with_hash_key(limits, 2).expect("valid");
+        a.admit("k", "x");
+        b.admit("k", "x");
+        let differ = (0..50)
+            .filter(|i| {
+                let v = format!("v{i}");
+                a.admit("k", &v).as_str() != b.admit("k", &v).as_str()
+            })
+            .count();
+        assert!(
+            differ > 40,
+            "only {differ} of 50 buckets differ between keys"
+        );
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests for tta-cardinality.
+
+mod alloc;
+mod concurrency;
+mod flood;
+#[cfg(feature = "metrics")]
+mod recorder;
