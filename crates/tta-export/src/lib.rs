@@ -1,10 +1,19 @@
 //! Span pipeline: non-blocking submit, sampler stage, batcher and export workers with store,
 //! OTLP/HTTP and JSON-lines exporters.
 //!
-//! Status: the config and error types are in place; the pipeline lands with issue 6.
+//! Status: being implemented with issue 6.
 
 mod config;
 mod error;
+mod exporter;
+mod histogram;
+mod pipeline;
+mod stage;
+mod stats;
+mod worker;
 
 pub use config::{ExportConfig, MAX_QUEUE_SIZE, MAX_WORKERS, RetryPolicy};
 pub use error::ExportError;
+pub use exporter::{Exporter, InMemoryExporter, JsonLinesExporter};
+pub use pipeline::{DROP_SHUTDOWN_DEADLINE, SpanPipeline};
+pub use stats::{ExporterStats, PipelineStats, ReconfigureReport, ShutdownReport};

@@ -1,0 +1,440 @@
+//! [`SpanPipeline`]: the handle producers submit to, and its threads.
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use crossbeam_channel::{
+    Receiver, RecvTimeoutError, Sender, TrySendError, bounded, select, unbounded,
+};
+use tta_core::{Clock, Span};
+
+use crate::stage::{Assembler, Control, Stage, StageExit};
+use crate::stats::{Counters, ExporterCounters, add, get};
+use crate::worker::{Batch, Exec, Shared, Slot, run_bounded, worker_loop};
+use crate::{
+    ExportConfig, ExportError, Exporter, PipelineStats, ReconfigureReport, ShutdownReport,
+};
+
+/// How long dropping a pipeline that was not shut down waits for it to drain.
+pub const DROP_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+struct Threads {
+    stage: Option<JoinHandle<StageExit>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+/// The span pipeline: non-blocking [`submit`](Self::submit), a sampler stage thread that
+/// assembles traces and applies tail sampling, a batcher, and export workers.
+///
+/// See the [crate docs](crate) for the data flow and an example.
+pub struct SpanPipeline {
+    spans_tx: Sender<Span>,
+    ctl_tx: Sender<Control>,
+    shared: Arc<Shared>,
+    /// Kept to count what is left after shutdown; dropped then, so late submits see a closed
+    /// queue.
+    spans_rx: Mutex<Option<Receiver<Span>>>,
+    batch_rx: Receiver<Batch>,
+    /// Runs exports on the caller's thread in `flush` when `async_export` is off.
+    sync_exec: Mutex<Exec>,
+    threads: Mutex<Threads>,
+    report: Mutex<Option<ShutdownReport>>,
+    started: ExportConfig,
+    capacity: usize,
+}
+
+impl std::fmt::Debug for SpanPipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpanPipeline")
+            .field("config", &self.started)
+            .field(
+                "exporters",
+                &self
+                    .shared
+                    .slots
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The guarded values stay consistent across a panic (handles and plain data).
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SpanPipeline {
+    pub(crate) fn start_with(
+        config: ExportConfig,
+        asm: Box<dyn Assembler>,
+        exporters: Vec<Box<dyn Exporter>>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ExportError> {
+        config.validate()?;
+        let slots: Vec<Arc<Slot>> = exporters
+            .into_iter()
+            .map(|exporter| {
+                Arc::new(Slot {
+                    name: exporter.name().to_owned(),
+                    exporter,
+                    counters: ExporterCounters::default(),
+                })
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            config: ArcSwap::from_pointee(config.clone()),
+            counters: Counters::new(),
+            slots,
+            outstanding: Mutex::new(Default::default()),
+            outstanding_changed: Condvar::new(),
+            shutdown_deadline: Mutex::new(None),
+            max_hung: (config.max_export_workers as u64 * 2).max(4),
+        });
+        let capacity = config.max_queue_size;
+        let (spans_tx, spans_rx) = bounded(capacity);
+        let (ctl_tx, ctl_rx) = unbounded();
+        let batch_capacity = capacity.div_ceil(config.batch_size.max(1)).max(2);
+        let (batch_tx, batch_rx) = bounded(batch_capacity);
+
+        let stage = Stage::new(
+            spans_rx.clone(),
+            ctl_rx,
+            batch_tx,
+            asm,
+            Arc::clone(&shared),
+            clock,
+        );
+        let stage = spawn("tta-export-stage".into(), move || stage.run())?;
+        let mut threads = Threads {
+            stage: Some(stage),
+            workers: Vec::new(),
+        };
+        if config.async_export {
+            for i in 0..config.max_export_workers {
+                let name = format!("tta-export-worker-{i}");
+                let exec = Exec::new(Arc::clone(&shared), name.clone());
+                let rx = batch_rx.clone();
+                match spawn(name, move || worker_loop(exec, rx)) {
+                    Ok(h) => threads.workers.push(h),
+                    Err(e) => {
+                        // Stop what was started before reporting the error.
+                        *lock(&shared.shutdown_deadline) = Some(Instant::now());
+                        let _ = ctl_tx.send(Control::Shutdown(Instant::now()));
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let sync_exec = Mutex::new(Exec::new(Arc::clone(&shared), "tta-export-flush".into()));
+        Ok(Self {
+            spans_tx,
+            ctl_tx,
+            shared,
+            spans_rx: Mutex::new(Some(spans_rx)),
+            batch_rx,
+            sync_exec,
+            threads: Mutex::new(threads),
+            report: Mutex::new(None),
+            started: config,
+            capacity,
+        })
+    }
+
+    /// Hands a finished span to the pipeline without blocking: `true` if it was queued,
+    /// `false` if the queue was full or the pipeline is shut down (counted in
+    /// [`PipelineStats::dropped_queue_full`] / [`PipelineStats::dropped_after_shutdown`]).
+    ///
+    /// Takes no lock and allocates nothing: one attempt on a bounded lock-free queue.
+    #[inline]
+    pub fn submit(&self, span: Span) -> bool {
+        match self.spans_tx.try_send(span) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                add(&self.shared.counters.dropped_queue_full, 1);
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                add(&self.shared.counters.dropped_after_shutdown, 1);
+                false
+            }
+        }
+    }
+
+    /// Decides every buffered trace now, cuts the partial batch, exports everything accepted
+    /// before this call (on this thread when `async_export` is off) and flushes the exporters;
+    /// gives up with [`ExportError::FlushTimeout`] after `timeout`.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        let start = Instant::now();
+        let deadline = start + timeout;
+        let timed_out = || ExportError::FlushTimeout {
+            waited_ms: start.elapsed().as_millis() as u64,
+        };
+        let (tx, rx) = bounded(1);
+        self.ctl_tx
+            .send(Control::Flush(tx))
+            .map_err(|_| ExportError::ShutDown)?;
+        let target = if self.started.async_export {
+            match rx.recv_deadline(deadline) {
+                Ok(t) => t,
+                Err(RecvTimeoutError::Timeout) => return Err(timed_out()),
+                Err(RecvTimeoutError::Disconnected) => return Err(ExportError::ShutDown),
+            }
+        } else {
+            let mut exec = lock(&self.sync_exec);
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                select! {
+                    recv(rx) -> t => match t {
+                        Ok(t) => break t,
+                        Err(_) => return Err(ExportError::ShutDown),
+                    },
+                    recv(self.batch_rx) -> b => if let Ok(b) = b { exec.export(b) },
+                    default(left) => return Err(timed_out()),
+                }
+            }
+        };
+        if !self.started.async_export {
+            let mut exec = lock(&self.sync_exec);
+            while !self.shared.wait_batches_done(target, Instant::now()) {
+                match self.batch_rx.recv_deadline(deadline) {
+                    Ok(b) => exec.export(b),
+                    Err(_) => break,
+                }
+            }
+        }
+        if !self.shared.wait_batches_done(target, deadline) {
+            return Err(timed_out());
+        }
+        for slot in &self.shared.slots {
+            let s = Arc::clone(slot);
+            run_bounded(format!("flush-{}", slot.name), deadline, move || {
+                s.exporter.flush()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A snapshot of the counters (see [`PipelineStats`]).
+    pub fn stats(&self) -> PipelineStats {
+        let c = &self.shared.counters;
+        let queue_depth = self.spans_tx.len();
+        let dropped_queue_full = get(&c.dropped_queue_full);
+        let dropped_after_shutdown = get(&c.dropped_after_shutdown);
+        let accepted = get(&c.received) + queue_depth as u64;
+        let last_success = get(&c.last_success_unix_nanos);
+        PipelineStats {
+            submitted: accepted + dropped_queue_full + dropped_after_shutdown,
+            accepted,
+            dropped_queue_full,
+            dropped_after_shutdown,
+            sampled_out: get(&c.sampled_out),
+            kept_spans: get(&c.kept_spans),
+            buffered_spans: get(&c.buffered_spans),
+            exported_spans: get(&c.exported_spans),
+            exported_batches: get(&c.exported_batches),
+            failed_spans: get(&c.failed_spans),
+            failed_batches: get(&c.failed_batches),
+            retries: get(&c.retries),
+            timeouts: get(&c.timeouts),
+            panics: get(&c.panics),
+            queue_depth,
+            queue_capacity: self.capacity,
+            pending_batches: self.batch_rx.len(),
+            export_latency_p50_ms: c.latency.quantile_ms(0.5),
+            export_latency_p99_ms: c.latency.quantile_ms(0.99),
+            export_latency_max_ms: c.latency.max_ms(),
+            last_error: c.last_error.load_full().map(|s| (*s).clone()),
+            last_success_unix_nanos: (last_success != 0).then_some(last_success),
+            consecutive_failures: get(&c.consecutive_failures),
+            exporters: self
+                .shared
+                .slots
+                .iter()
+                .map(|s| s.counters.snapshot(&s.name))
+                .collect(),
+        }
+    }
+
+    /// The export config in effect now.
+    pub fn config(&self) -> ExportConfig {
+        (**self.shared.config.load()).clone()
+    }
+
+    pub(crate) fn reconfigure_export(
+        &self,
+        config: &ExportConfig,
+        report: &mut ReconfigureReport,
+    ) -> Result<(), ExportError> {
+        config.validate()?;
+        let old = self.shared.config.load_full();
+        let live: [(&'static str, bool); 4] = [
+            ("batch_size", old.batch_size != config.batch_size),
+            (
+                "export_interval_seconds",
+                old.export_interval_seconds != config.export_interval_seconds,
+            ),
+            (
+                "export_timeout_seconds",
+                old.export_timeout_seconds != config.export_timeout_seconds,
+            ),
+            ("retry", old.retry != config.retry),
+        ];
+        let restart: [(&'static str, bool); 3] = [
+            (
+                "max_queue_size",
+                self.started.max_queue_size != config.max_queue_size,
+            ),
+            (
+                "max_export_workers",
+                self.started.max_export_workers != config.max_export_workers,
+            ),
+            (
+                "async_export",
+                self.started.async_export != config.async_export,
+            ),
+        ];
+        report
+            .applied
+            .extend(live.iter().filter(|(_, changed)| *changed).map(|(f, _)| *f));
+        report.restart_required.extend(
+            restart
+                .iter()
+                .filter(|(_, changed)| *changed)
+                .map(|(f, _)| *f),
+        );
+        // Fields that need a restart keep their running values.
+        let mut next = config.clone();
+        next.max_queue_size = self.started.max_queue_size;
+        next.max_export_workers = self.started.max_export_workers;
+        next.async_export = self.started.async_export;
+        self.shared.config.store(Arc::new(next));
+        // Wake the stage so a shorter interval or smaller batch takes effect now.
+        let _ = self.ctl_tx.send(Control::Apply(Box::new(|_| {})));
+        Ok(())
+    }
+
+    pub(crate) fn apply_to_stage(&self, f: Box<dyn FnOnce(&mut dyn Assembler) + Send>) {
+        let _ = self.ctl_tx.send(Control::Apply(f));
+    }
+
+    /// Stops accepting spans, decides and exports everything accepted, shuts the exporters
+    /// down, and reports what could not be finished before `deadline` (a duration from now).
+    ///
+    /// Calling it again returns the first report.
+    pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let mut report_slot = lock(&self.report);
+        if let Some(r) = report_slot.as_ref() {
+            return r.clone();
+        }
+        let start = Instant::now();
+        let deadline = start + deadline;
+        *lock(&self.shared.shutdown_deadline) = Some(deadline);
+        let _ = self.ctl_tx.send(Control::Shutdown(deadline));
+        let mut threads = lock(&self.threads);
+
+        if !self.started.async_export {
+            // Export on this thread while the stage drains.
+            let mut exec = lock(&self.sync_exec);
+            loop {
+                match self.batch_rx.recv_deadline(deadline) {
+                    Ok(b) => exec.export(b),
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut handles: Vec<JoinHandle<()>> = std::mem::take(&mut threads.workers);
+        wait_finished(&mut handles, deadline);
+        let stage_exit = match threads.stage.take() {
+            Some(h) => {
+                let mut hs = vec![h];
+                wait_finished(&mut hs, deadline + Duration::from_millis(50));
+                hs.pop()
+                    .and_then(|h| if h.is_finished() { h.join().ok() } else { None })
+            }
+            None => None,
+        };
+        // Close the queue: later submits fail fast and are counted.
+        let left_in_queue = match lock(&self.spans_rx).take() {
+            Some(rx) => rx.len() as u64,
+            None => 0,
+        };
+        let mut left_in_batches = 0;
+        while let Ok(b) = self.batch_rx.try_recv() {
+            left_in_batches += b.spans.len() as u64;
+            self.shared.end_batch(b.seq);
+        }
+        let (left_in_buffer, unsent) = match stage_exit {
+            Some(e) => (e.left_in_buffer, e.unsent_spans),
+            None => (get(&self.shared.counters.buffered_spans), 0),
+        };
+        let in_flight = self.shared.outstanding_spans();
+        let mut exporter_errors = Vec::new();
+        let finish_by = deadline.max(Instant::now() + Duration::from_millis(100));
+        for slot in &self.shared.slots {
+            let s = Arc::clone(slot);
+            if let Err(e) = run_bounded(format!("shutdown-{}", slot.name), finish_by, move || {
+                s.exporter.shutdown()
+            }) {
+                exporter_errors.push(format!("{}: {e}", slot.name));
+            }
+        }
+        let stats = self.stats();
+        let report = ShutdownReport {
+            completed: left_in_queue + left_in_buffer + left_in_batches + unsent + in_flight == 0,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+            left_in_queue,
+            left_in_buffer,
+            left_in_batches: left_in_batches + unsent,
+            in_flight,
+            exporter_errors,
+            stats,
+        };
+        *report_slot = Some(report.clone());
+        report
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) has run.
+    pub fn is_shut_down(&self) -> bool {
+        lock(&self.report).is_some()
+    }
+}
+
+impl Drop for SpanPipeline {
+    fn drop(&mut self) {
+        if !self.is_shut_down() {
+            let _ = self.shutdown(DROP_SHUTDOWN_DEADLINE);
+        }
+    }
+}
+
+fn spawn<T: Send + 'static>(
+    name: String,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<JoinHandle<T>, ExportError> {
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(f)
+        .map_err(|source| ExportError::Spawn {
+            thread: name,
+            source,
+        })
+}
+
+/// Joins the threads that finish before `deadline`; the rest are left running (detached).
+fn wait_finished<T>(handles: &mut Vec<JoinHandle<T>>, deadline: Instant) {
+    let mut sleep = Duration::from_micros(100);
+    loop {
+        if handles.iter().all(JoinHandle::is_finished) || Instant::now() >= deadline {
+            return;
+        }
+        std::thread::sleep(sleep.min(deadline.saturating_duration_since(Instant::now())));
+        sleep = (sleep * 2).min(Duration::from_millis(5));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,266 @@
+//! The sampler stage thread: takes submitted spans, assembles traces and lets the sampler
+//! decide (through an [`Assembler`]), and cuts batches of kept spans for the export workers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, SendTimeoutError, Sender, select};
+use tta_core::{Clock, Span};
+
+use crate::stats::add;
+use crate::worker::{Batch, Shared};
+
+/// What decides which spans are kept: the trace buffer plus the sampler, behind a small seam
+/// so the stage loop can be tested on its own.
+pub(crate) trait Assembler: Send + 'static {
+    /// Takes one span; appends spans of traces that are now decided and kept to `out`.
+    fn add(&mut self, span: Span, now_unix_nanos: u64, out: &mut Vec<Span>);
+    /// Decides traces whose time is up.
+    fn poll(&mut self, now_unix_nanos: u64, out: &mut Vec<Span>);
+    /// Decides every buffered trace now.
+    fn flush_all(&mut self, out: &mut Vec<Span>);
+    /// When `poll` next has something to do.
+    fn next_deadline(&self) -> Option<u64>;
+    /// Spans buffered now, and spans dropped by sampling so far.
+    fn counts(&self) -> (u64, u64);
+}
+
+/// Messages from the pipeline handle to the stage.
+pub(crate) enum Control {
+    /// Decide everything buffered, cut the partial batch, reply with the last batch number.
+    Flush(Sender<Option<u64>>),
+    /// Run a change on the assembler (sampling reconfiguration).
+    Apply(Box<dyn FnOnce(&mut dyn Assembler) + Send>),
+    /// Drain, decide, cut and exit before the deadline.
+    Shutdown(Instant),
+}
+
+/// What the stage left behind when it exited.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct StageExit {
+    pub(crate) left_in_buffer: u64,
+    pub(crate) unsent_spans: u64,
+}
+
+pub(crate) struct Stage {
+    pub(crate) spans: Receiver<Span>,
+    pub(crate) ctl: Receiver<Control>,
+    pub(crate) batches: Sender<Batch>,
+    pub(crate) asm: Box<dyn Assembler>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) current: Vec<Span>,
+    pub(crate) current_since: Option<Instant>,
+    pub(crate) kept: Vec<Span>,
+    pub(crate) seq: u64,
+    pub(crate) last_sent: Option<u64>,
+    pub(crate) unsent_spans: u64,
+}
+
+/// Spans taken from the queue per wake-up before deciding and cutting.
+const BURST: usize = 1024;
+/// Longest sleep, so a changed clock or config is noticed.
+const MAX_SLEEP: Duration = Duration::from_millis(250);
+/// How often a blocked batch hand-over checks the shutdown deadline.
+const SEND_SLICE: Duration = Duration::from_millis(10);
+
+impl Stage {
+    pub(crate) fn new(
+        spans: Receiver<Span>,
+        ctl: Receiver<Control>,
+        batches: Sender<Batch>,
+        asm: Box<dyn Assembler>,
+        shared: Arc<Shared>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            spans,
+            ctl,
+            batches,
+            asm,
+            shared,
+            clock,
+            current: Vec::new(),
+            current_since: None,
+            kept: Vec::new(),
+            seq: 0,
+            last_sent: None,
+            unsent_spans: 0,
+        }
+    }
+
+    pub(crate) fn run(mut self) -> StageExit {
+        loop {
+            let timeout = self.sleep_for();
+            select! {
+                recv(self.spans) -> span => match span {
+                    Ok(span) => {
+                        self.take(span);
+                        for _ in 1..BURST {
+                            match self.spans.try_recv() {
+                                Ok(span) => self.take(span),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    Err(_) => return self.exit(None),
+                },
+                recv(self.ctl) -> msg => match msg {
+                    Ok(Control::Flush(reply)) => {
+                        self.drain_queue(None);
+                        self.asm.flush_all(&mut self.kept);
+                        self.absorb();
+                        self.cut();
+                        self.publish();
+                        let _ = reply.send(self.last_sent);
+                        continue;
+                    }
+                    Ok(Control::Apply(f)) => f(&mut *self.asm),
+                    Ok(Control::Shutdown(deadline)) => return self.shutdown(deadline),
+                    Err(_) => return self.exit(None),
+                },
+                default(timeout) => {}
+            }
+            let now = self.clock.now_unix_nanos();
+            self.asm.poll(now, &mut self.kept);
+            self.absorb();
+            if self
+                .current_since
+                .is_some_and(|since| since.elapsed() >= self.shared.config.load().export_interval())
+            {
+                self.cut();
+            }
+            self.publish();
+        }
+    }
+
+    fn sleep_for(&self) -> Duration {
+        let mut sleep = MAX_SLEEP;
+        if let Some(deadline) = self.asm.next_deadline() {
+            let now = self.clock.now_unix_nanos();
+            sleep = sleep.min(Duration::from_nanos(deadline.saturating_sub(now)));
+        }
+        if let Some(since) = self.current_since {
+            let interval = self.shared.config.load().export_interval();
+            sleep = sleep.min(interval.saturating_sub(since.elapsed()));
+        }
+        sleep
+    }
+
+    fn take(&mut self, span: Span) {
+        add(&self.shared.counters.received, 1);
+        let now = self.clock.now_unix_nanos();
+        self.asm.add(span, now, &mut self.kept);
+        if !self.kept.is_empty() {
+            self.absorb();
+        }
+    }
+
+    /// Moves decided, kept spans into the current batch, cutting full batches.
+    fn absorb(&mut self) {
+        if self.kept.is_empty() {
+            return;
+        }
+        add(&self.shared.counters.kept_spans, self.kept.len() as u64);
+        let batch_size = self.shared.config.load().batch_size.max(1);
+        let mut kept = std::mem::take(&mut self.kept);
+        for span in kept.drain(..) {
+            if self.current.is_empty() {
+                self.current_since = Some(Instant::now());
+                self.current.reserve(batch_size);
+            }
+            self.current.push(span);
+            if self.current.len() >= batch_size {
+                self.cut();
+            }
+        }
+        self.kept = kept;
+    }
+
+    /// Hands the current batch to the workers (blocking while they are busy, but never past
+    /// the shutdown deadline).
+    fn cut(&mut self) {
+        self.current_since = None;
+        if self.current.is_empty() {
+            return;
+        }
+        let spans = std::mem::take(&mut self.current);
+        let n = spans.len() as u64;
+        self.seq += 1;
+        let seq = self.seq;
+        self.shared.begin_batch(seq, n);
+        let mut batch = Batch {
+            seq,
+            spans: Arc::new(spans),
+        };
+        loop {
+            match self.batches.send_timeout(batch, SEND_SLICE) {
+                Ok(()) => {
+                    self.last_sent = Some(seq);
+                    return;
+                }
+                Err(SendTimeoutError::Timeout(b)) => {
+                    let late = self
+                        .shared
+                        .shutdown_deadline()
+                        .is_some_and(|d| Instant::now() >= d);
+                    if !late {
+                        batch = b;
+                        continue;
+                    }
+                }
+                Err(SendTimeoutError::Disconnected(_)) => {}
+            }
+            self.unsent_spans += n;
+            self.shared.end_batch(seq);
+            return;
+        }
+    }
+
+    /// Takes what is queued now (not what arrives meanwhile) into the assembler.
+    fn drain_queue(&mut self, deadline: Option<Instant>) {
+        let queued = self.spans.len();
+        for i in 0..queued {
+            if i % BURST == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            match self.spans.try_recv() {
+                Ok(span) => self.take(span),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn shutdown(mut self, deadline: Instant) -> StageExit {
+        // Keep draining while producers still add: spans accepted before the handle closed
+        // the queue count as accepted and must go out.
+        while !self.spans.is_empty() && Instant::now() < deadline {
+            self.drain_queue(Some(deadline));
+        }
+        self.exit(Some(deadline))
+    }
+
+    fn exit(mut self, deadline: Option<Instant>) -> StageExit {
+        let in_time = deadline.is_none_or(|d| Instant::now() < d);
+        if in_time {
+            self.asm.flush_all(&mut self.kept);
+            self.absorb();
+            self.cut();
+        }
+        self.publish();
+        let (buffered, _) = self.asm.counts();
+        StageExit {
+            left_in_buffer: buffered + self.kept.len() as u64,
+            unsent_spans: self.unsent_spans + self.current.len() as u64,
+        }
+    }
+
+    fn publish(&self) {
+        let (buffered, sampled_out) = self.asm.counts();
+        let c = &self.shared.counters;
+        c.buffered_spans
+            .store(buffered, std::sync::atomic::Ordering::Relaxed);
+        c.sampled_out
+            .store(sampled_out, std::sync::atomic::Ordering::Relaxed);
+    }
+}
