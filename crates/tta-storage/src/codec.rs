@@ -1,0 +1,501 @@
+//! The block payload encodings: varints, the trace-id filter, and the columnar span layout.
+//!
+//! `docs/storage-format.md` describes every byte; keep it in step with this file.
+
+use std::collections::HashMap;
+
+use tta_core::{AttributeValue, SharedStr, Span, SpanId, SpanKind, SpanStatus, TraceId};
+use twox_hash::XxHash3_64;
+
+/// Why a payload could not be decoded (reported as block corruption).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DecodeError(pub(crate) &'static str);
+
+type DResult<T> = Result<T, DecodeError>;
+
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// A cursor over a byte slice.
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub(crate) fn varint(&mut self) -> DResult<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or(DecodeError("truncated varint"))?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(DecodeError("varint longer than 10 bytes"))
+    }
+
+    fn usize(&mut self, limit: usize, what: &'static str) -> DResult<usize> {
+        let v = self.varint()?;
+        usize::try_from(v)
+            .ok()
+            .filter(|&v| v <= limit)
+            .ok_or(DecodeError(what))
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> DResult<&'a [u8]> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(DecodeError("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(DecodeError("truncated field"))?;
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> DResult<[u8; N]> {
+        let s = self.bytes(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> DResult<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn section(&mut self) -> DResult<Reader<'a>> {
+        let n = self.usize(self.buf.len(), "section longer than the payload")?;
+        Ok(Reader::new(self.bytes(n)?))
+    }
+
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace-id filter (a Bloom filter, k = 7, about 10 bits per trace: ~1% false positives).
+
+const BLOOM_HASHES: u64 = 7;
+
+fn bloom_positions(id: &TraceId, bits: u64) -> impl Iterator<Item = u64> {
+    let h = XxHash3_64::oneshot(&id.to_bytes());
+    let h1 = h & 0xffff_ffff;
+    let h2 = (h >> 32) | 1;
+    (0..BLOOM_HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) % bits)
+}
+
+/// A filter for these trace ids: `ceil(10 * n / 8)` bytes, at least 8.
+pub(crate) fn bloom_build(ids: &[TraceId]) -> Vec<u8> {
+    let len = (ids.len() * 10).div_ceil(8).max(8);
+    let mut bytes = vec![0u8; len];
+    let bits = len as u64 * 8;
+    for id in ids {
+        for p in bloom_positions(id, bits) {
+            bytes[(p / 8) as usize] |= 1 << (p % 8);
+        }
+    }
+    bytes
+}
+
+/// Whether the filter may contain `id` (an empty filter contains nothing).
+pub(crate) fn bloom_may_contain(filter: &[u8], id: &TraceId) -> bool {
+    if filter.is_empty() {
+        return false;
+    }
+    let bits = filter.len() as u64 * 8;
+    bloom_positions(id, bits).all(|p| filter[(p / 8) as usize] & (1 << (p % 8)) != 0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Span blocks.
+
+/// An encoded span block, before compression.
+pub(crate) struct EncodedSpans {
+    pub(crate) payload: Vec<u8>,
+    pub(crate) trace_ids: Vec<TraceId>,
+    pub(crate) min_start: u64,
+    pub(crate) max_start: u64,
+}
+
+#[derive(Default)]
+struct StringTable<'a> {
+    index: HashMap<&'a str, u64>,
+    order: Vec<&'a str>,
+}
+
+impl<'a> StringTable<'a> {
+    fn id(&mut self, s: &'a str) -> u64 {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = self.order.len() as u64;
+        self.order.push(s);
+        self.index.insert(s, i);
+        i
+    }
+}
+
+fn kind_code(kind: SpanKind) -> u8 {
+    match kind {
+        SpanKind::Internal => 0,
+        SpanKind::Server => 1,
+        SpanKind::Client => 2,
+        SpanKind::Producer => 3,
+        SpanKind::Consumer => 4,
+    }
+}
+
+fn kind_from(code: u8) -> DResult<SpanKind> {
+    Ok(match code {
+        0 => SpanKind::Internal,
+        1 => SpanKind::Server,
+        2 => SpanKind::Client,
+        3 => SpanKind::Producer,
+        4 => SpanKind::Consumer,
+        _ => return Err(DecodeError("unknown span kind")),
+    })
+}
+
+const TAG_STR: u8 = 0;
+const TAG_I64: u8 = 1;
+const TAG_F64: u8 = 2;
+const TAG_FALSE: u8 = 3;
+const TAG_TRUE: u8 = 4;
+
+/// Encodes spans (any order, any number of traces) as one block payload.
+///
+/// Spans are grouped by trace (traces ordered by their earliest start), and within a trace
+/// sorted by start time (stable), so the decoder returns them in that order.
+pub(crate) fn encode_spans(spans: &[Span]) -> EncodedSpans {
+    // Group by trace.
+    let mut groups: HashMap<TraceId, Vec<usize>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        groups.entry(s.trace_id).or_default().push(i);
+    }
+    let mut traces: Vec<(TraceId, Vec<usize>)> = groups.into_iter().collect();
+    for (_, idxs) in &mut traces {
+        idxs.sort_by_key(|&i| spans[i].start_unix_nanos);
+    }
+    traces.sort_by_key(|(id, idxs)| (spans[idxs[0]].start_unix_nanos, *id));
+
+    let min_start = spans.iter().map(|s| s.start_unix_nanos).min().unwrap_or(0);
+    let max_start = spans.iter().map(|s| s.start_unix_nanos).max().unwrap_or(0);
+
+    let mut strings = StringTable::default();
+    let mut c_ids = Vec::with_capacity(spans.len() * 8);
+    let mut c_parent = Vec::with_capacity(spans.len());
+    let mut c_ext = Vec::new();
+    let mut c_names = Vec::with_capacity(spans.len() * 2);
+    let mut c_flags = Vec::with_capacity(spans.len());
+    let mut c_times = Vec::with_capacity(spans.len() * 6);
+    let mut c_attrs = Vec::with_capacity(spans.len() * 16);
+    let mut c_traces = Vec::with_capacity(traces.len() * 18);
+
+    let mut prev_trace_start = min_start;
+    let mut local: HashMap<SpanId, usize> = HashMap::new();
+    for (trace_id, idxs) in &traces {
+        c_traces.extend_from_slice(&trace_id.to_bytes());
+        put_varint(&mut c_traces, idxs.len() as u64);
+        local.clear();
+        for (j, &i) in idxs.iter().enumerate() {
+            local.entry(spans[i].span_id).or_insert(j);
+        }
+        let mut prev = prev_trace_start;
+        for (j, &i) in idxs.iter().enumerate() {
+            let s = &spans[i];
+            c_ids.extend_from_slice(&s.span_id.to_bytes());
+            match s.parent_span_id {
+                None => put_varint(&mut c_parent, 0),
+                Some(p) => match local.get(&p) {
+                    Some(&k) => put_varint(&mut c_parent, 2 + k as u64),
+                    None => {
+                        put_varint(&mut c_parent, 1);
+                        c_ext.extend_from_slice(&p.to_bytes());
+                    }
+                },
+            }
+            put_varint(&mut c_names, strings.id(&s.name));
+            put_varint(&mut c_names, strings.id(&s.service));
+            let status = match s.status {
+                SpanStatus::Unset => 0,
+                SpanStatus::Ok => 1,
+                SpanStatus::Error(_) => 2,
+            };
+            let th = u8::from(s.sampling_threshold.is_some());
+            c_flags.push(kind_code(s.kind) | status << 3 | th << 5);
+            put_varint(
+                &mut c_times,
+                zigzag(s.start_unix_nanos.wrapping_sub(prev) as i64),
+            );
+            put_varint(
+                &mut c_times,
+                zigzag(s.end_unix_nanos.wrapping_sub(s.start_unix_nanos) as i64),
+            );
+            prev = s.start_unix_nanos;
+            if j == 0 {
+                prev_trace_start = s.start_unix_nanos;
+            }
+            if let SpanStatus::Error(msg) = &s.status {
+                put_varint(&mut c_attrs, strings.id(msg));
+            }
+            if let Some(t) = s.sampling_threshold {
+                put_varint(&mut c_attrs, t);
+            }
+            put_varint(&mut c_attrs, s.attributes.len() as u64);
+            for (k, v) in &s.attributes {
+                put_varint(&mut c_attrs, strings.id(k));
+                match v {
+                    AttributeValue::Str(v) => {
+                        c_attrs.push(TAG_STR);
+                        put_varint(&mut c_attrs, strings.id(v));
+                    }
+                    AttributeValue::I64(v) => {
+                        c_attrs.push(TAG_I64);
+                        put_varint(&mut c_attrs, zigzag(*v));
+                    }
+                    AttributeValue::F64(v) => {
+                        c_attrs.push(TAG_F64);
+                        c_attrs.extend_from_slice(&v.to_le_bytes());
+                    }
+                    AttributeValue::Bool(b) => c_attrs.push(if *b { TAG_TRUE } else { TAG_FALSE }),
+                }
+            }
+        }
+    }
+
+    let mut payload = Vec::with_capacity(
+        64 + c_ids.len() + c_parent.len() + c_names.len() + c_times.len() + c_attrs.len(),
+    );
+    put_varint(&mut payload, min_start);
+    put_varint(&mut payload, spans.len() as u64);
+    put_varint(&mut payload, traces.len() as u64);
+    put_varint(&mut payload, strings.order.len() as u64);
+    for s in &strings.order {
+        put_varint(&mut payload, s.len() as u64);
+        payload.extend_from_slice(s.as_bytes());
+    }
+    for col in [
+        &c_traces, &c_ids, &c_parent, &c_ext, &c_names, &c_flags, &c_times, &c_attrs,
+    ] {
+        put_varint(&mut payload, col.len() as u64);
+        payload.extend_from_slice(col);
+    }
+    EncodedSpans {
+        payload,
+        trace_ids: traces.iter().map(|(id, _)| *id).collect(),
+        min_start,
+        max_start,
+    }
+}
+
+/// The parts of a span a query can decide on before its attributes are materialized.
+pub(crate) struct SpanHead<'a> {
+    pub(crate) trace_id: TraceId,
+    pub(crate) name: &'a str,
+    pub(crate) service: &'a str,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) is_error: bool,
+}
+
+struct Strings<'a> {
+    raw: Vec<&'a str>,
+    shared: Vec<Option<SharedStr>>,
+}
+
+impl<'a> Strings<'a> {
+    fn get(&self, i: u64) -> DResult<&'a str> {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| self.raw.get(i).copied())
+            .ok_or(DecodeError("string index out of range"))
+    }
+
+    fn shared(&mut self, i: u64) -> DResult<SharedStr> {
+        let s = self.get(i)?;
+        let slot = &mut self.shared[i as usize];
+        Ok(slot
+            .get_or_insert_with(|| SharedStr::from(s.to_owned()))
+            .clone())
+    }
+}
+
+enum RawValue {
+    Str(u64),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+}
+
+/// Decodes a span block payload, pushing the spans for which `keep` is true onto `out`.
+/// Returns how many spans the block holds.
+pub(crate) fn decode_spans(
+    payload: &[u8],
+    keep: &mut dyn FnMut(&SpanHead<'_>) -> bool,
+    out: &mut Vec<Span>,
+) -> DResult<usize> {
+    let mut r = Reader::new(payload);
+    let base = r.varint()?;
+    let n_spans = r.usize(payload.len(), "span count larger than the payload")?;
+    let n_traces = r.usize(n_spans, "more traces than spans")?;
+    let n_strings = r.usize(payload.len(), "string count larger than the payload")?;
+    let mut raw = Vec::with_capacity(n_strings);
+    for _ in 0..n_strings {
+        let len = r.usize(payload.len(), "string longer than the payload")?;
+        let s =
+            std::str::from_utf8(r.bytes(len)?).map_err(|_| DecodeError("string is not utf-8"))?;
+        raw.push(s);
+    }
+    let mut strings = Strings {
+        shared: vec![None; raw.len()],
+        raw,
+    };
+    let mut c_traces = r.section()?;
+    let mut c_ids = r.section()?;
+    let mut c_parent = r.section()?;
+    let mut c_ext = r.section()?;
+    let mut c_names = r.section()?;
+    let mut c_flags = r.section()?;
+    let mut c_times = r.section()?;
+    let mut c_attrs = r.section()?;
+    if r.remaining() != 0 {
+        return Err(DecodeError("trailing bytes after the last column"));
+    }
+
+    let mut seen = 0usize;
+    let mut prev_trace_start = base;
+    let mut attrs: Vec<(u64, RawValue)> = Vec::new();
+    for _ in 0..n_traces {
+        let trace_id = TraceId::from_bytes(c_traces.array::<16>()?);
+        let count = c_traces.usize(n_spans - seen, "trace span count exceeds the block")?;
+        seen += count;
+        // Span ids are fixed width, so the whole trace's ids are read up front: a parent
+        // reference may point at a span that comes later in start order.
+        let ids = c_ids.bytes(count * 8)?;
+        let span_id_at = |k: usize| -> DResult<SpanId> {
+            let b = ids
+                .get(k * 8..k * 8 + 8)
+                .ok_or(DecodeError("parent index out of range"))?;
+            let mut a = [0u8; 8];
+            a.copy_from_slice(b);
+            Ok(SpanId::from_bytes(a))
+        };
+        let mut prev = prev_trace_start;
+        for j in 0..count {
+            let span_id = span_id_at(j)?;
+            let parent_span_id = match c_parent.varint()? {
+                0 => None,
+                1 => Some(SpanId::from_bytes(c_ext.array::<8>()?)),
+                k => Some(span_id_at(usize::try_from(k - 2).unwrap_or(usize::MAX))?),
+            };
+            let name_i = c_names.varint()?;
+            let service_i = c_names.varint()?;
+            let flags = c_flags.u8()?;
+            let start = prev.wrapping_add(unzigzag(c_times.varint()?) as u64);
+            let end = start.wrapping_add(unzigzag(c_times.varint()?) as u64);
+            prev = start;
+            if j == 0 {
+                prev_trace_start = start;
+            }
+            let kind = kind_from(flags & 0x7)?;
+            let status_code = (flags >> 3) & 0x3;
+            let err_msg = if status_code == 2 {
+                Some(c_attrs.varint()?)
+            } else {
+                None
+            };
+            let threshold = if flags & 0x20 != 0 {
+                Some(c_attrs.varint()?)
+            } else {
+                None
+            };
+            let n_attrs =
+                c_attrs.usize(payload.len(), "attribute count larger than the payload")?;
+            attrs.clear();
+            for _ in 0..n_attrs {
+                let key = c_attrs.varint()?;
+                let v = match c_attrs.u8()? {
+                    TAG_STR => RawValue::Str(c_attrs.varint()?),
+                    TAG_I64 => RawValue::I64(unzigzag(c_attrs.varint()?)),
+                    TAG_F64 => RawValue::F64(f64::from_le_bytes(c_attrs.array::<8>()?)),
+                    TAG_FALSE => RawValue::Bool(false),
+                    TAG_TRUE => RawValue::Bool(true),
+                    _ => return Err(DecodeError("unknown attribute tag")),
+                };
+                attrs.push((key, v));
+            }
+            let head = SpanHead {
+                trace_id,
+                name: strings.get(name_i)?,
+                service: strings.get(service_i)?,
+                start,
+                end,
+                is_error: status_code == 2,
+            };
+            if !keep(&head) {
+                continue;
+            }
+            let status = match (status_code, err_msg) {
+                (0, _) => SpanStatus::Unset,
+                (1, _) => SpanStatus::Ok,
+                (2, Some(m)) => SpanStatus::Error(strings.shared(m)?),
+                _ => return Err(DecodeError("unknown status code")),
+            };
+            let mut attributes = Vec::with_capacity(attrs.len());
+            for (k, v) in &attrs {
+                let value = match v {
+                    RawValue::Str(i) => AttributeValue::Str(strings.shared(*i)?),
+                    RawValue::I64(v) => AttributeValue::I64(*v),
+                    RawValue::F64(v) => AttributeValue::F64(*v),
+                    RawValue::Bool(v) => AttributeValue::Bool(*v),
+                };
+                attributes.push((strings.shared(*k)?, value));
+            }
+            out.push(Span {
+                trace_id,
+                span_id,
+                parent_span_id,
+                name: strings.shared(name_i)?,
+                service: strings.shared(service_i)?,
+                kind,
+                start_unix_nanos: start,
+                end_unix_nanos: end,
+                status,
+                attributes,
+                sampling_threshold: threshold,
+            });
+        }
+    }
+    if seen != n_spans {
+        return Err(DecodeError(
+            "trace span counts do not add up to the span count",
+        ));
+    }
+    Ok(n_spans)
+}
