@@ -1,0 +1,7 @@
+//! Integration tests for tta-metrics.
+
+mod alloc;
+mod concurrency;
+mod exposition;
+mod flood;
+mod guide;
