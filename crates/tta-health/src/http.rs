@@ -294,6 +294,16 @@ async fn not_found(uri: Uri) -> Response {
 /// An address for [`serve`]: a [`SocketAddr`], a `"host:port"` string, or a bare port
 /// (`8000`, `"8000"` or `":8000"`), which binds 127.0.0.1 so the endpoints are not exposed
 /// unless asked for (`"0.0.0.0:8000"`).
+///
+/// ```
+/// use tta_health::http::BindAddr;
+///
+/// assert_eq!(8000.resolve()?.to_string(), "127.0.0.1:8000");
+/// assert_eq!(":8000".resolve()?.to_string(), "127.0.0.1:8000");
+/// assert_eq!("0.0.0.0:9000".resolve()?.to_string(), "0.0.0.0:9000");
+/// assert!("no port here".resolve().is_err());
+/// # Ok::<(), tta_health::HealthError>(())
+/// ```
 pub trait BindAddr {
     /// Resolves to one socket address.
     fn resolve(self) -> Result<SocketAddr, HealthError>;
@@ -390,6 +400,18 @@ pub fn serve(
 }
 
 /// [`serve`] with chosen timeouts and limits.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use tta_health::{HealthChecker, http::{self, HttpOptions}};
+///
+/// let options = HttpOptions { header_read_timeout: Duration::from_secs(2), ..Default::default() };
+/// let server = http::serve_with(0, Arc::new(HealthChecker::default()), options)?; // 127.0.0.1, any port
+/// assert!(server.local_addr().ip().is_loopback());
+/// server.shutdown()?;
+/// # Ok::<(), tta_health::HealthError>(())
+/// ```
 pub fn serve_with(
     addr: impl BindAddr,
     checker: Arc<HealthChecker>,
@@ -401,21 +423,21 @@ pub fn serve_with(
     let server_err = |what| move |source| HealthError::Server { what, source };
     std_listener
         .set_nonblocking(true)
-        .map_err(server_err("cannot make the listener non-blocking"))?;
+        .map_err(server_err("the listener cannot be made non-blocking"))?;
     let local_addr = std_listener
         .local_addr()
-        .map_err(server_err("cannot read the bound address"))?;
+        .map_err(server_err("the bound address cannot be read"))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
         .max_blocking_threads(options.check_threads.max(1))
         .thread_name("tta-health-check")
         .build()
-        .map_err(server_err("cannot build the tokio runtime"))?;
+        .map_err(server_err("the tokio runtime cannot be built"))?;
     let listener = {
         let _entered = runtime.enter();
         TcpListener::from_std(std_listener)
-            .map_err(server_err("cannot register the listener with tokio"))?
+            .map_err(server_err("the listener cannot be registered with tokio"))?
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
@@ -428,7 +450,7 @@ pub fn serve_with(
             // Checks that hang keep a blocking thread; do not wait for them.
             runtime.shutdown_background();
         })
-        .map_err(server_err("cannot spawn the server thread"))?;
+        .map_err(server_err("the server thread cannot be spawned"))?;
     Ok(ServerHandle {
         local_addr,
         stop: Some(stop),
@@ -440,6 +462,19 @@ pub fn serve_with(
 /// completes, with the timeouts and limits of `options`: for programs that already run
 /// tokio and want [`serve`]'s protection against slow clients. Returns once requests in
 /// flight have finished (or [`HttpOptions::shutdown_grace`] has passed).
+///
+/// ```
+/// use std::sync::Arc;
+/// use tta_health::{HealthChecker, http::{self, HttpOptions}};
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+/// runtime.block_on(async {
+///     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+///     let checker = Arc::new(HealthChecker::default());
+///     // Serves until the shutdown future completes; here it completes at once.
+///     http::serve_listener(listener, checker, HttpOptions::default(), async {}).await;
+/// });
+/// ```
 pub async fn serve_listener<F>(
     listener: TcpListener,
     checker: Arc<HealthChecker>,

@@ -44,10 +44,11 @@
 //!
 //! # Features
 //!
-//! - `http` (off by default): [`http::router`], an axum 0.8 router with `GET`/`HEAD`
-//!   `/health`, `/health/full`, `/health/{section}`, `/livez`, `/readyz` and `/metrics`, and
-//!   [`http::serve`], which runs it on its own thread for programs without an async runtime.
-//!   Pulls in axum, hyper and tokio.
+//! - `http` (off by default): the `http` module: `http::router`, an axum 0.8 router with
+//!   `GET`/`HEAD` `/health`, `/health/full`, `/health/{section}`, `/livez`, `/readyz` and
+//!   `/metrics`, and `http::serve`, which runs it on its own thread (with header-read and
+//!   connection timeouts) for programs without an async runtime. Pulls in axum, hyper and
+//!   tokio.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

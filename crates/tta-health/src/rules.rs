@@ -169,6 +169,18 @@ pub struct SamplingObservation {
 
 /// Judges sampling: degraded below [`HealthThresholds::min_sampling_rate`], when adaptive
 /// sampling is pinned at its minimum, or when the rate is not a probability.
+///
+/// ```
+/// use tta_health::rules::{self, HealthThresholds, SamplingObservation};
+/// use tta_health::HealthStatus;
+///
+/// let t = HealthThresholds::default();
+/// let pinned = SamplingObservation { enabled: true, current_rate: 0.02, min_rate: 0.02, adaptive: true };
+/// let health = rules::sampling(&pinned, &t);
+/// assert_eq!(health.status, HealthStatus::Degraded);
+/// assert_eq!(health.reason(), "adaptive sampling pinned at its minimum rate 0.02 (overhead above target)");
+/// assert_eq!(health.observed["sampling_rate"], 0.02);
+/// ```
 pub fn sampling(obs: &SamplingObservation, t: &HealthThresholds) -> ComponentHealth {
     let rate = obs.current_rate;
     let mut health = ComponentHealth::healthy()
@@ -279,6 +291,17 @@ pub struct MetricsObservation<'a> {
 
 /// Judges metrics: degraded on dropped labels, total labels over the budget, or metric
 /// export p99 over target.
+///
+/// ```
+/// use tta_health::rules::{self, HealthThresholds, MetricsObservation};
+/// use tta_health::HealthStatus;
+///
+/// let dropped = vec!["user_id".to_string()];
+/// let obs = MetricsObservation { dropped_labels: &dropped, total_labels: 250, ..Default::default() };
+/// let health = rules::metrics(&obs, &HealthThresholds::default());
+/// assert_eq!(health.status, HealthStatus::Degraded);
+/// assert_eq!(health.reason(), "cardinality limit reached for labels: user_id");
+/// ```
 pub fn metrics(obs: &MetricsObservation<'_>, t: &HealthThresholds) -> ComponentHealth {
     let mut health = ComponentHealth::healthy()
         .with_observed(
@@ -338,6 +361,16 @@ pub struct StorageObservation {
 }
 
 /// Judges storage: unhealthy when not writable; degraded near its byte cap.
+///
+/// ```
+/// use tta_health::rules::{self, HealthThresholds, StorageObservation};
+/// use tta_health::HealthStatus;
+///
+/// let obs = StorageObservation { writable: false, last_error: Some("disk full".into()), ..Default::default() };
+/// let health = rules::storage(&obs, &HealthThresholds::default());
+/// assert_eq!(health.status, HealthStatus::Unhealthy);
+/// assert_eq!(health.reason(), "store not writable: disk full");
+/// ```
 pub fn storage(obs: &StorageObservation, t: &HealthThresholds) -> ComponentHealth {
     let mut health = ComponentHealth::healthy()
         .with_observed("writable", obs.writable)
@@ -386,6 +419,16 @@ pub struct ConfigObservation {
 }
 
 /// Judges configuration: degraded when the last reload was rejected.
+///
+/// ```
+/// use tta_health::rules::{self, ConfigObservation, HealthThresholds};
+/// use tta_health::HealthStatus;
+///
+/// let obs = ConfigObservation { last_reload_rejected: true, reloads_rejected: 1, ..Default::default() };
+/// let health = rules::config(&obs, &HealthThresholds::default());
+/// assert_eq!(health.status, HealthStatus::Degraded);
+/// assert_eq!(health.reason(), "last config reload rejected, previous config kept");
+/// ```
 pub fn config(obs: &ConfigObservation, _t: &HealthThresholds) -> ComponentHealth {
     let mut health = ComponentHealth::healthy()
         .with_observed("last_reload_rejected", obs.last_reload_rejected)
