@@ -319,7 +319,7 @@ mod tests {
             trace_id: TraceId::from_u128(u128::from(i) + 1),
             span_id: SpanId::from_u64(i + 1),
             name: format!("op-{i}").into(),
-            status: if i % 2 == 0 {
+            status: if i.is_multiple_of(2) {
                 SpanStatus::Ok
             } else {
                 SpanStatus::Error("bad".into())

@@ -8,9 +8,10 @@ use arc_swap::ArcSwap;
 use crossbeam_channel::{
     Receiver, RecvTimeoutError, Sender, TrySendError, bounded, select, unbounded,
 };
-use tta_core::{Clock, Span};
+use tta_core::{Clock, Span, SystemClock};
+use tta_sampling::{CompositeSampler, SamplingConfig};
 
-use crate::stage::{Assembler, Control, Stage, StageExit};
+use crate::stage::{Assembler, Control, SamplerStage, Stage, StageExit};
 use crate::stats::{Counters, ExporterCounters, add, get};
 use crate::worker::{Batch, Exec, Shared, Slot, run_bounded, worker_loop};
 use crate::{
@@ -43,6 +44,7 @@ pub struct SpanPipeline {
     report: Mutex<Option<ShutdownReport>>,
     started: ExportConfig,
     capacity: usize,
+    sampler: Option<Arc<CompositeSampler>>,
 }
 
 impl std::fmt::Debug for SpanPipeline {
@@ -68,6 +70,69 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl SpanPipeline {
+    /// Starts the pipeline: validates both configs, then starts the sampler stage (which owns
+    /// a [`TraceBuffer`](tta_sampling::TraceBuffer) built from `sampling` and decides with
+    /// `sampler`, the same sampler the application uses for head decisions) and, with
+    /// `async_export`, `max_export_workers` export workers.
+    pub fn start(
+        config: ExportConfig,
+        sampler: Arc<CompositeSampler>,
+        sampling: &SamplingConfig,
+        exporters: Vec<Box<dyn Exporter>>,
+    ) -> Result<Self, ExportError> {
+        PipelineBuilder::new(config)
+            .sampler(sampler)
+            .sampling(sampling.clone())
+            .exporters(exporters)
+            .start()
+    }
+
+    /// A builder, for a custom clock or adding exporters one by one.
+    pub fn builder(config: ExportConfig) -> PipelineBuilder {
+        PipelineBuilder::new(config)
+    }
+
+    /// The sampler the stage decides with (share it for head decisions).
+    pub fn sampler(&self) -> Option<&Arc<CompositeSampler>> {
+        self.sampler.as_ref()
+    }
+
+    /// Applies what can change while running: `batch_size`, `export_interval_seconds`,
+    /// `export_timeout_seconds`, `retry` and the whole sampling config (sampler and trace
+    /// buffer). Changes to `max_queue_size`, `max_export_workers` and `async_export` are
+    /// listed in [`ReconfigureReport::restart_required`] and keep their running values.
+    ///
+    /// Both configs are validated first; on an error nothing changes.
+    pub fn reconfigure(
+        &self,
+        export: &ExportConfig,
+        sampling: &SamplingConfig,
+    ) -> Result<ReconfigureReport, ExportError> {
+        export.validate()?;
+        sampling
+            .validate()
+            .map_err(|e| ExportError::InvalidSamplingConfig {
+                message: e.to_string(),
+            })?;
+        let mut report = ReconfigureReport::default();
+        if let Some(sampler) = &self.sampler {
+            let changed = *sampler.config() != *sampling;
+            sampler.reconfigure(sampling.clone()).map_err(|e| {
+                ExportError::InvalidSamplingConfig {
+                    message: e.to_string(),
+                }
+            })?;
+            if changed {
+                report.applied.push("sampling");
+            }
+        }
+        self.reconfigure_export(export, &mut report)?;
+        let _ = self
+            .ctl_tx
+            .send(Control::Reconfigure(Some(Box::new(sampling.clone()))));
+        Ok(report)
+    }
+
     pub(crate) fn start_with(
         config: ExportConfig,
         asm: Box<dyn Assembler>,
@@ -92,6 +157,7 @@ impl SpanPipeline {
             outstanding: Mutex::new(Default::default()),
             outstanding_changed: Condvar::new(),
             shutdown_deadline: Mutex::new(None),
+            buffer_stats: ArcSwap::from_pointee(Default::default()),
             max_hung: (config.max_export_workers as u64 * 2).max(4),
         });
         let capacity = config.max_queue_size;
@@ -141,6 +207,7 @@ impl SpanPipeline {
             report: Mutex::new(None),
             started: config,
             capacity,
+            sampler: None,
         })
     }
 
@@ -256,6 +323,7 @@ impl SpanPipeline {
                 .iter()
                 .map(|s| s.counters.snapshot(&s.name))
                 .collect(),
+            trace_buffer: (**self.shared.buffer_stats.load()).clone(),
         }
     }
 
@@ -313,12 +381,8 @@ impl SpanPipeline {
         next.async_export = self.started.async_export;
         self.shared.config.store(Arc::new(next));
         // Wake the stage so a shorter interval or smaller batch takes effect now.
-        let _ = self.ctl_tx.send(Control::Apply(Box::new(|_| {})));
+        let _ = self.ctl_tx.send(Control::Reconfigure(None));
         Ok(())
-    }
-
-    pub(crate) fn apply_to_stage(&self, f: Box<dyn FnOnce(&mut dyn Assembler) + Send>) {
-        let _ = self.ctl_tx.send(Control::Apply(f));
     }
 
     /// Stops accepting spans, decides and exports everything accepted, shuts the exporters
@@ -339,11 +403,8 @@ impl SpanPipeline {
         if !self.started.async_export {
             // Export on this thread while the stage drains.
             let mut exec = lock(&self.sync_exec);
-            loop {
-                match self.batch_rx.recv_deadline(deadline) {
-                    Ok(b) => exec.export(b),
-                    Err(_) => break,
-                }
+            while let Ok(b) = self.batch_rx.recv_deadline(deadline) {
+                exec.export(b);
             }
         }
         let mut handles: Vec<JoinHandle<()>> = std::mem::take(&mut threads.workers);
@@ -411,6 +472,116 @@ impl Drop for SpanPipeline {
     }
 }
 
+/// Builds a [`SpanPipeline`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tta_export::{ExportConfig, InMemoryExporter, SpanPipeline};
+/// use tta_sampling::SamplingConfig;
+///
+/// let exporter = InMemoryExporter::new();
+/// let pipeline = SpanPipeline::builder(ExportConfig::default())
+///     .sampling(SamplingConfig { default_rate: 1.0, adaptive_enabled: false, ..Default::default() })
+///     .exporter(exporter.clone())
+///     .start()?;
+/// pipeline.submit(tta_core::Span { trace_id: tta_core::TraceId::random(), ..Default::default() });
+/// pipeline.flush(Duration::from_secs(10))?;
+/// assert_eq!(exporter.len(), 1);
+/// # Ok::<(), tta_export::ExportError>(())
+/// ```
+pub struct PipelineBuilder {
+    config: ExportConfig,
+    sampler: Option<Arc<CompositeSampler>>,
+    sampling: Option<SamplingConfig>,
+    exporters: Vec<Box<dyn Exporter>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("config", &self.config)
+            .field("sampling", &self.sampling)
+            .field(
+                "exporters",
+                &self
+                    .exporters
+                    .iter()
+                    .map(|e| e.name().to_owned())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl PipelineBuilder {
+    /// A builder with `config`, no exporters, the system clock and, unless set, a sampler
+    /// built from the sampling config.
+    pub fn new(config: ExportConfig) -> Self {
+        Self {
+            config,
+            sampler: None,
+            sampling: None,
+            exporters: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The sampler to decide with (shared with the application's head decisions). Default: a
+    /// new one from the sampling config.
+    pub fn sampler(mut self, sampler: Arc<CompositeSampler>) -> Self {
+        self.sampler = Some(sampler);
+        self
+    }
+
+    /// The trace buffer's config (wait times, byte budget). Default: the sampler's config.
+    pub fn sampling(mut self, sampling: SamplingConfig) -> Self {
+        self.sampling = Some(sampling);
+        self
+    }
+
+    /// Adds an exporter; every batch goes to every exporter, in order.
+    pub fn exporter(mut self, exporter: impl Exporter + 'static) -> Self {
+        self.exporters.push(Box::new(exporter));
+        self
+    }
+
+    /// Adds several exporters.
+    pub fn exporters(mut self, exporters: Vec<Box<dyn Exporter>>) -> Self {
+        self.exporters.extend(exporters);
+        self
+    }
+
+    /// The clock the trace buffer's deadlines are measured with (default: system time).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Validates the configs and starts the threads.
+    pub fn start(self) -> Result<SpanPipeline, ExportError> {
+        let sampling = match (&self.sampling, &self.sampler) {
+            (Some(s), _) => s.clone(),
+            (None, Some(sampler)) => (*sampler.config()).clone(),
+            (None, None) => SamplingConfig::default(),
+        };
+        sampling
+            .validate()
+            .map_err(|e| ExportError::InvalidSamplingConfig {
+                message: e.to_string(),
+            })?;
+        let sampler = match self.sampler {
+            Some(s) => s,
+            None => Arc::new(CompositeSampler::new(sampling.clone())),
+        };
+        let asm = SamplerStage::new(Arc::clone(&sampler), &sampling);
+        let mut pipeline =
+            SpanPipeline::start_with(self.config, Box::new(asm), self.exporters, self.clock)?;
+        pipeline.sampler = Some(sampler);
+        Ok(pipeline)
+    }
+}
+
 fn spawn<T: Send + 'static>(
     name: String,
     f: impl FnOnce() -> T + Send + 'static,
@@ -425,7 +596,7 @@ fn spawn<T: Send + 'static>(
 }
 
 /// Joins the threads that finish before `deadline`; the rest are left running (detached).
-fn wait_finished<T>(handles: &mut Vec<JoinHandle<T>>, deadline: Instant) {
+fn wait_finished<T>(handles: &mut [JoinHandle<T>], deadline: Instant) {
     let mut sleep = Duration::from_micros(100);
     loop {
         if handles.iter().all(JoinHandle::is_finished) || Instant::now() >= deadline {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, select};
 use tta_core::{Clock, Span};
+use tta_sampling::{CompositeSampler, DecidedTrace, SamplingConfig, TraceBuffer, TraceBufferStats};
 
 use crate::stats::add;
 use crate::worker::{Batch, Shared};
@@ -21,16 +22,67 @@ pub(crate) trait Assembler: Send + 'static {
     fn flush_all(&mut self, out: &mut Vec<Span>);
     /// When `poll` next has something to do.
     fn next_deadline(&self) -> Option<u64>;
-    /// Spans buffered now, and spans dropped by sampling so far.
-    fn counts(&self) -> (u64, u64);
+    /// Applies a new sampling config to the buffer (wait times, budget).
+    fn reconfigure(&mut self, sampling: &SamplingConfig);
+    /// Buffer counters (spans buffered, kept, dropped).
+    fn stats(&self) -> TraceBufferStats;
+}
+
+/// The real assembler: a [`TraceBuffer`] deciding with the shared [`CompositeSampler`].
+pub(crate) struct SamplerStage {
+    buffer: TraceBuffer,
+    sampler: Arc<CompositeSampler>,
+    decided: Vec<DecidedTrace>,
+}
+
+impl SamplerStage {
+    pub(crate) fn new(sampler: Arc<CompositeSampler>, sampling: &SamplingConfig) -> Self {
+        Self {
+            buffer: TraceBuffer::new(sampling),
+            sampler,
+            decided: Vec::new(),
+        }
+    }
+
+    fn emit(&mut self, out: &mut Vec<Span>) {
+        for trace in self.decided.drain(..) {
+            out.extend(trace.spans);
+        }
+    }
+}
+
+impl Assembler for SamplerStage {
+    fn add(&mut self, span: Span, now_unix_nanos: u64, out: &mut Vec<Span>) {
+        self.buffer
+            .add(span, now_unix_nanos, &self.sampler, &mut self.decided);
+        self.emit(out);
+    }
+    fn poll(&mut self, now_unix_nanos: u64, out: &mut Vec<Span>) {
+        self.buffer
+            .poll(now_unix_nanos, &self.sampler, &mut self.decided);
+        self.emit(out);
+    }
+    fn flush_all(&mut self, out: &mut Vec<Span>) {
+        self.buffer.flush_all(&self.sampler, &mut self.decided);
+        self.emit(out);
+    }
+    fn next_deadline(&self) -> Option<u64> {
+        self.buffer.next_deadline()
+    }
+    fn reconfigure(&mut self, sampling: &SamplingConfig) {
+        self.buffer.reconfigure(sampling);
+    }
+    fn stats(&self) -> TraceBufferStats {
+        self.buffer.stats()
+    }
 }
 
 /// Messages from the pipeline handle to the stage.
 pub(crate) enum Control {
     /// Decide everything buffered, cut the partial batch, reply with the last batch number.
     Flush(Sender<Option<u64>>),
-    /// Run a change on the assembler (sampling reconfiguration).
-    Apply(Box<dyn FnOnce(&mut dyn Assembler) + Send>),
+    /// Re-read the batching config; apply a new sampling config to the buffer if given.
+    Reconfigure(Option<Box<SamplingConfig>>),
     /// Drain, decide, cut and exit before the deadline.
     Shutdown(Instant),
 }
@@ -55,6 +107,7 @@ pub(crate) struct Stage {
     pub(crate) seq: u64,
     pub(crate) last_sent: Option<u64>,
     pub(crate) unsent_spans: u64,
+    pub(crate) published: Option<Instant>,
 }
 
 /// Spans taken from the queue per wake-up before deciding and cutting.
@@ -63,6 +116,8 @@ const BURST: usize = 1024;
 const MAX_SLEEP: Duration = Duration::from_millis(250);
 /// How often a blocked batch hand-over checks the shutdown deadline.
 const SEND_SLICE: Duration = Duration::from_millis(10);
+/// How often the full trace-buffer stats are published for `stats()`.
+const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 
 impl Stage {
     pub(crate) fn new(
@@ -86,6 +141,7 @@ impl Stage {
             seq: 0,
             last_sent: None,
             unsent_spans: 0,
+            published: None,
         }
     }
 
@@ -111,11 +167,15 @@ impl Stage {
                         self.asm.flush_all(&mut self.kept);
                         self.absorb();
                         self.cut();
-                        self.publish();
+                        self.publish_all();
                         let _ = reply.send(self.last_sent);
                         continue;
                     }
-                    Ok(Control::Apply(f)) => f(&mut *self.asm),
+                    Ok(Control::Reconfigure(sampling)) => {
+                        if let Some(sampling) = sampling {
+                            self.asm.reconfigure(&sampling);
+                        }
+                    }
                     Ok(Control::Shutdown(deadline)) => return self.shutdown(deadline),
                     Err(_) => return self.exit(None),
                 },
@@ -247,20 +307,36 @@ impl Stage {
             self.absorb();
             self.cut();
         }
-        self.publish();
-        let (buffered, _) = self.asm.counts();
+        self.publish_all();
+        let buffered = self.asm.stats().buffered_spans as u64;
         StageExit {
             left_in_buffer: buffered + self.kept.len() as u64,
             unsent_spans: self.unsent_spans + self.current.len() as u64,
         }
     }
 
-    fn publish(&self) {
-        let (buffered, sampled_out) = self.asm.counts();
+    /// Updates the counters the handle reads; the full buffer stats at most every
+    /// [`PUBLISH_EVERY`].
+    fn publish(&mut self) {
+        let stats = self.asm.stats();
         let c = &self.shared.counters;
-        c.buffered_spans
-            .store(buffered, std::sync::atomic::Ordering::Relaxed);
+        c.buffered_spans.store(
+            stats.buffered_spans as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         c.sampled_out
-            .store(sampled_out, std::sync::atomic::Ordering::Relaxed);
+            .store(stats.spans_dropped, std::sync::atomic::Ordering::Relaxed);
+        if self
+            .published
+            .is_none_or(|at| at.elapsed() >= PUBLISH_EVERY)
+        {
+            self.shared.buffer_stats.store(Arc::new(stats));
+            self.published = Some(Instant::now());
+        }
+    }
+
+    fn publish_all(&mut self) {
+        self.published = None;
+        self.publish();
     }
 }

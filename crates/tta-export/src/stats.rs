@@ -67,6 +67,8 @@ pub struct PipelineStats {
     pub consecutive_failures: u64,
     /// The same per exporter, in the order they were given.
     pub exporters: Vec<ExporterStats>,
+    /// The sampler stage's trace buffer (refreshed every 20 ms and on flush).
+    pub trace_buffer: tta_sampling::TraceBufferStats,
 }
 
 /// Per-exporter counters within [`PipelineStats`].

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown_deadline: Mutex<Option<Instant>>,
     /// Most abandoned calls per exporter before new ones are refused.
     pub(crate) max_hung: u64,
+    /// The trace buffer's counters, published by the stage.
+    pub(crate) buffer_stats: ArcSwap<tta_sampling::TraceBufferStats>,
 }
 
 impl Shared {

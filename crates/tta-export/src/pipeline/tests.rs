@@ -23,7 +23,7 @@ struct EvenKeeps {
 
 impl EvenKeeps {
     fn decide(&mut self, id: TraceId, out: &mut Vec<Span>) {
-        let keep = id.to_u128() % 2 == 0;
+        let keep = id.to_u128().is_multiple_of(2);
         self.decided.insert(id, keep);
         let spans = self.pending.remove(&id).unwrap_or_default();
         self.buffered -= spans.len() as u64;
@@ -63,8 +63,13 @@ impl Assembler for EvenKeeps {
     fn next_deadline(&self) -> Option<u64> {
         None
     }
-    fn counts(&self) -> (u64, u64) {
-        (self.buffered, self.dropped)
+    fn reconfigure(&mut self, _: &tta_sampling::SamplingConfig) {}
+    fn stats(&self) -> tta_sampling::TraceBufferStats {
+        tta_sampling::TraceBufferStats {
+            buffered_spans: self.buffered as usize,
+            spans_dropped: self.dropped,
+            ..Default::default()
+        }
     }
 }
 
@@ -89,7 +94,7 @@ fn traces(first: u64, traces: u64, per_trace: u64) -> Vec<Span> {
 fn kept(spans: &[Span]) -> HashSet<SpanId> {
     spans
         .iter()
-        .filter(|s| s.trace_id.to_u128() % 2 == 0)
+        .filter(|s| s.trace_id.to_u128().is_multiple_of(2))
         .map(|s| s.span_id)
         .collect()
 }
@@ -242,7 +247,7 @@ fn a_full_queue_drops_and_counts_exactly_and_loses_nothing_accepted() {
     // Every accepted span of a kept trace whose root was accepted went out.
     let kept_accepted: HashSet<SpanId> = spans
         .iter()
-        .filter(|s| accepted.contains(&s.span_id) && s.trace_id.to_u128() % 2 == 0)
+        .filter(|s| accepted.contains(&s.span_id) && s.trace_id.to_u128().is_multiple_of(2))
         .map(|s| s.span_id)
         .collect();
     assert_eq!(unique, kept_accepted);
@@ -522,7 +527,7 @@ fn shutdown_with_a_full_queue_loses_nothing_within_the_deadline() {
     assert_eq!(report.lost(), 0);
     let accepted_kept = accepted
         .iter()
-        .filter(|s| s.trace_id.to_u128() % 2 == 0)
+        .filter(|s| s.trace_id.to_u128().is_multiple_of(2))
         .count();
     assert_eq!(gate.inner.len(), accepted_kept);
     assert_eq!(report.stats.exported_spans, accepted_kept as u64);
