@@ -17,12 +17,32 @@ use anyhow::{Context, bail};
 /// Goals for timing groups: the largest acceptable `ours / peer` ratio, per group and peer
 /// (`"*"` = any peer), with the text printed in the table.
 const GOALS: &[(&str, &str, f64, &str)] = &[
-    ("sampling/head_decision", "peer-otel-ratio", 1.0, "<= 1.0x otel TraceIdRatioBased"),
-    ("metrics/counter_known_series", "peer-metrics-util", 1.0, "<= 1.0x metrics-util"),
+    (
+        "sampling/head_decision",
+        "peer-otel-ratio",
+        1.0,
+        "<= 1.0x otel TraceIdRatioBased",
+    ),
+    (
+        "metrics/counter_known_series",
+        "peer-metrics-util",
+        1.0,
+        "<= 1.0x metrics-util",
+    ),
     ("config/load", "peer-rwlock", 1.0, "<= RwLock read"),
-    ("layer/request_overhead", "peer-tracing-opentelemetry", 0.25, "added cost <= 1/4"),
+    (
+        "layer/request_overhead",
+        "peer-tracing-opentelemetry",
+        0.25,
+        "added cost <= 1/4",
+    ),
     ("export/submit", "*", 0.5, ">= 2x spans/s (time <= 0.5x)"),
-    ("storage/write", "peer-zstd-raw", 2.0, ">= 0.5x raw zstd throughput"),
+    (
+        "storage/write",
+        "peer-zstd-raw",
+        2.0,
+        ">= 0.5x raw zstd throughput",
+    ),
 ];
 
 struct Row {
@@ -45,7 +65,14 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         cmd.arg("--no-run");
     } else if quick {
         cmd.env("TTA_BENCH_QUICK", "1");
-        cmd.args(["--", "--quick", "--warm-up-time", "0.5", "--measurement-time", "1"]);
+        cmd.args([
+            "--",
+            "--quick",
+            "--warm-up-time",
+            "0.5",
+            "--measurement-time",
+            "1",
+        ]);
     }
     println!("==> {cmd:?}");
     let status = cmd.status().context("running cargo bench")?;
@@ -78,7 +105,9 @@ fn collect_criterion(dir: &Path, since: SystemTime) -> anyhow::Result<Vec<Row>> 
     let mut by_group: BTreeMap<String, Row> = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -153,7 +182,10 @@ fn read_figures(path: &Path) -> Vec<serde_json::Value> {
 
 fn render(rows: &[Row], figures: &[serde_json::Value]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "| bench | ours | peer | peer time | ratio | goal | met? |");
+    let _ = writeln!(
+        out,
+        "| bench | ours | peer | peer time | ratio | goal | met? |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
     for r in rows {
         let ours = r.ours_ns.map(fmt_ns).unwrap_or_else(|| "-".into());
@@ -163,12 +195,15 @@ fn render(rows: &[Row], figures: &[serde_json::Value]) -> String {
         for (peer, ns) in &r.peers {
             let ratio = r.ours_ns.map(|o| o / ns);
             let (goal, met) = match (goal_for(&r.group, peer), ratio) {
-                (Some((max, text)), Some(ratio)) => {
-                    (text.to_owned(), if ratio <= max { "yes" } else { "no" }.to_owned())
-                }
+                (Some((max, text)), Some(ratio)) => (
+                    text.to_owned(),
+                    if ratio <= max { "yes" } else { "no" }.to_owned(),
+                ),
                 _ => ("-".into(), "-".into()),
             };
-            let ratio = ratio.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "-".into());
+            let ratio = ratio
+                .map(|x| format!("{x:.2}x"))
+                .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
                 "| {} | {ours} | {peer} | {} | {ratio} | {goal} | {met} |",
@@ -178,7 +213,10 @@ fn render(rows: &[Row], figures: &[serde_json::Value]) -> String {
         }
     }
     if !figures.is_empty() {
-        let _ = writeln!(out, "\n| figure | ours | peer | peer value | ratio | goal | met? |");
+        let _ = writeln!(
+            out,
+            "\n| figure | ours | peer | peer value | ratio | goal | met? |"
+        );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
         for f in figures {
             let name = f.get("name").and_then(|v| v.as_str()).unwrap_or("?");
@@ -196,7 +234,10 @@ fn render(rows: &[Row], figures: &[serde_json::Value]) -> String {
                 Some(p) => (format!("{p:.3} {unit}"), format!("{:.2}x", value / p)),
                 None => ("-".into(), "-".into()),
             };
-            let _ = writeln!(out, "| {name} | {value:.3} {unit} | {peer} | {pv} | {ratio} | {goal} | {met} |");
+            let _ = writeln!(
+                out,
+                "| {name} | {value:.3} {unit} | {peer} | {pv} | {ratio} | {goal} | {met} |"
+            );
         }
     }
     out
@@ -213,10 +254,15 @@ mod tests {
             ours_ns: Some(5.0),
             peers: vec![("peer-otel-ratio".into(), 10.0)],
         }];
-        let figures = vec![serde_json::json!({"name": "bytes/span", "value": 40.0, "unit": "B",
-            "peer": "otlp", "peer_value": 400.0, "goal": "<= 50 B", "met": true})];
+        let figures = vec![
+            serde_json::json!({"name": "bytes/span", "value": 40.0, "unit": "B",
+            "peer": "otlp", "peer_value": 400.0, "goal": "<= 50 B", "met": true}),
+        ];
         let t = render(&rows, &figures);
         assert!(t.contains("| sampling/head_decision | 5.0 ns | peer-otel-ratio | 10.0 ns | 0.50x | <= 1.0x otel TraceIdRatioBased | yes |"), "{t}");
-        assert!(t.contains("| bytes/span | 40.000 B | otlp | 400.000 B | 0.10x | <= 50 B | yes |"), "{t}");
+        assert!(
+            t.contains("| bytes/span | 40.000 B | otlp | 400.000 B | 0.10x | <= 50 B | yes |"),
+            "{t}"
+        );
     }
 }

@@ -8,7 +8,15 @@ use anyhow::{Context, bail};
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     let steps: &[&[&str]] = &[
         &["fmt", "--all", "--", "--check"],
-        &["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
         &["test", "--workspace", "--all-features"],
     ];
     for step in steps {

@@ -2,6 +2,7 @@
 //!
 //! - `ci`: what `.ci/run` does (fmt, clippy, tests, tidy).
 //! - `bench [--quick] [--no-run]`: runs the criterion benches and prints one table.
+//! - `codegen`: regenerates `docs/configuration.md` from the code.
 //! - `tidy`: checks the workspace rules (crate docs and files, lints, dependency DAG, no ignored tests).
 
 // The xtask is a command-line tool: printing is its job.
@@ -9,6 +10,7 @@
 
 mod bench;
 mod ci;
+mod codegen;
 mod tidy;
 
 use std::path::PathBuf;
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&root),
+        Some("codegen") => codegen::run(&root),
         Some("bench") => bench::run(&root, &args[1..]),
         Some("tidy") => {
             let problems = tidy::check(&root)?;
@@ -39,7 +42,7 @@ fn main() -> anyhow::Result<()> {
             }
         }
         _ => {
-            println!("usage: cargo xtask <ci | bench [--quick] [--no-run] | tidy>");
+            println!("usage: cargo xtask <ci | bench [--quick] [--no-run] | tidy | codegen>");
             std::process::exit(2);
         }
     }

@@ -19,7 +19,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tta-health", &[]),
     (
         "tta-config",
-        &["tta-core", "tta-sampling", "tta-cardinality", "tta-metrics", "tta-storage", "tta-export"],
+        &[
+            "tta-core",
+            "tta-sampling",
+            "tta-cardinality",
+            "tta-metrics",
+            "tta-storage",
+            "tta-export",
+            "tta-health",
+        ],
     ),
     (
         "tta-observability",
@@ -58,8 +66,12 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<Vec<String>> {
         let manifest = root.join(extra).join("Cargo.toml");
         if manifest.is_file() {
             let (name, deps) = manifest_deps(&manifest)?;
-            if deps.iter().any(|d| d == "tta-observability") && !FACADE_USERS.contains(&name.as_str()) {
-                problems.push(format!("{name}: must not depend on the facade tta-observability"));
+            if deps.iter().any(|d| d == "tta-observability")
+                && !FACADE_USERS.contains(&name.as_str())
+            {
+                problems.push(format!(
+                    "{name}: must not depend on the facade tta-observability"
+                ));
             }
         }
     }
@@ -100,7 +112,9 @@ fn check_crate(dir: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
         .and_then(|w| w.as_bool())
         == Some(true);
     if !lints_ok {
-        problems.push(format!("{name}: Cargo.toml lacks `[lints] workspace = true`"));
+        problems.push(format!(
+            "{name}: Cargo.toml lacks `[lints] workspace = true`"
+        ));
     }
     let root_src = ["src/lib.rs", "src/main.rs"]
         .iter()
@@ -111,13 +125,18 @@ fn check_crate(dir: &Path, problems: &mut Vec<String>) -> anyhow::Result<()> {
         Some(src) => {
             let text = fs::read_to_string(&src)?;
             if !text.trim_start().starts_with("//!") {
-                problems.push(format!("{name}: crate docs (//!) missing at the top of {}", src.display()));
+                problems.push(format!(
+                    "{name}: crate docs (//!) missing at the top of {}",
+                    src.display()
+                ));
             }
         }
     }
     let (_, deps) = manifest_deps(&manifest)?;
     match ALLOWED.iter().find(|(n, _)| *n == name) {
-        None => problems.push(format!("{name}: not in the dependency DAG of xtask tidy; add it")),
+        None => problems.push(format!(
+            "{name}: not in the dependency DAG of xtask tidy; add it"
+        )),
         Some((_, allowed)) => {
             for dep in deps.iter().filter(|d| d.starts_with("tta-")) {
                 if !allowed.contains(&dep.as_str()) {
@@ -155,7 +174,9 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else { continue };
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -181,7 +202,11 @@ mod tests {
     #[test]
     fn workspace_is_tidy() {
         let problems = check(&crate::workspace_root()).unwrap();
-        assert!(problems.is_empty(), "tidy problems:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "tidy problems:\n{}",
+            problems.join("\n")
+        );
     }
 
     fn write(root: &Path, path: &str, text: &str) {
@@ -194,7 +219,9 @@ mod tests {
         write(
             root,
             &format!("crates/{name}/Cargo.toml"),
-            &format!("[package]\nname = \"{name}\"\n\n[dependencies]\n{deps}\n[lints]\nworkspace = true\n"),
+            &format!(
+                "[package]\nname = \"{name}\"\n\n[dependencies]\n{deps}\n[lints]\nworkspace = true\n"
+            ),
         );
         write(root, &format!("crates/{name}/README.md"), "# x\n");
         write(root, &format!("crates/{name}/CHANGELOG.md"), "# x\n");
@@ -210,16 +237,32 @@ mod tests {
         assert_eq!(check(root).unwrap(), Vec::<String>::new());
 
         // The DAG: tta-sampling may depend on tta-core only.
-        good_crate(root, "tta-sampling", "tta-core = \"0.1\"\ntta-storage = \"0.1\"\n");
+        good_crate(
+            root,
+            "tta-sampling",
+            "tta-core = \"0.1\"\ntta-storage = \"0.1\"\n",
+        );
         // A missing CHANGELOG and missing crate docs.
         fs::remove_file(root.join("crates/tta-core/CHANGELOG.md")).unwrap();
         write(root, "crates/tta-core/src/lib.rs", "pub fn f() {}\n");
         // Nothing but the CLI and benches may depend on the facade.
-        write(root, "xtask/Cargo.toml", "[package]\nname = \"xtask\"\n[dependencies]\ntta-observability = \"0.1\"\n");
+        write(
+            root,
+            "xtask/Cargo.toml",
+            "[package]\nname = \"xtask\"\n[dependencies]\ntta-observability = \"0.1\"\n",
+        );
         // An ignored test.
-        write(root, "crates/tta-core/src/t.rs", &format!("{}]\nfn t() {{}}\n", concat!("#[", "ignore")));
+        write(
+            root,
+            "crates/tta-core/src/t.rs",
+            &format!("{}]\nfn t() {{}}\n", concat!("#[", "ignore")),
+        );
         // Lints not inherited.
-        write(root, "crates/tta-health/Cargo.toml", "[package]\nname = \"tta-health\"\n");
+        write(
+            root,
+            "crates/tta-health/Cargo.toml",
+            "[package]\nname = \"tta-health\"\n",
+        );
         write(root, "crates/tta-health/README.md", "x");
         write(root, "crates/tta-health/CHANGELOG.md", "x");
         write(root, "crates/tta-health/src/lib.rs", "//! x\n");
@@ -233,7 +276,10 @@ mod tests {
             "crates/tta-core/src/t.rs:1: ignored test",
             "tta-health: Cargo.toml lacks `[lints] workspace = true`",
         ] {
-            assert!(problems.contains(expected), "expected {expected:?} in:\n{problems}");
+            assert!(
+                problems.contains(expected),
+                "expected {expected:?} in:\n{problems}"
+            );
         }
     }
 }
