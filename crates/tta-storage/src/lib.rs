@@ -59,8 +59,8 @@ pub use estimate::{EstimateParams, EstimateRow, estimate, estimate_table};
 pub use format::SegmentKind;
 pub use query::TraceQuery;
 pub use store::{
-    Corruption, DeleteReason, DeletedSegment, OpenReport, RetentionReport, StoreStats, TornTail,
-    TraceStore,
+    BlockInfo, Corruption, DeleteReason, DeletedSegment, OpenReport, RetentionReport, SegmentInfo,
+    StoreStats, TornTail, TraceStore,
 };
 
 /// The storage format version this build writes and reads (see `docs/storage-format.md`).

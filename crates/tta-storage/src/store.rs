@@ -119,6 +119,42 @@ impl RetentionReport {
     }
 }
 
+/// Layout of one block, as listed by [`TraceStore::segments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Byte offset of the block header in the segment file.
+    pub offset: u64,
+    /// Bytes of header plus body.
+    pub len: u64,
+    /// Spans or snapshots in the block.
+    pub items: u32,
+    /// Payload bytes before compression.
+    pub uncompressed_len: u32,
+    /// Whether the body is zstd-compressed (else raw).
+    pub compressed: bool,
+    /// Earliest span start or snapshot time (Unix nanoseconds).
+    pub min_unix_nanos: u64,
+    /// Latest span start or snapshot time (Unix nanoseconds).
+    pub max_unix_nanos: u64,
+}
+
+/// Layout of one segment file, as listed by [`TraceStore::segments`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// Spans or metrics.
+    pub kind: SegmentKind,
+    /// Start of its time window (Unix seconds).
+    pub window_start_secs: u64,
+    /// Whether its footer is written (false only for the segment being appended to).
+    pub sealed: bool,
+    /// Bytes on disk.
+    pub bytes: u64,
+    /// Its blocks in file order.
+    pub blocks: Vec<BlockInfo>,
+}
+
 /// Counters of a store, for `tta traces stats`, health checks and estimates.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StoreStats {
@@ -684,6 +720,35 @@ impl TraceStore {
             st.uncompressed_bytes_per_span = st.uncompressed_bytes as f64 / st.spans as f64;
         }
         st
+    }
+
+    /// Every segment file with its blocks, oldest first: for `tta traces stats`, debugging and
+    /// tests.
+    pub fn segments(&self) -> Vec<SegmentInfo> {
+        self.inner()
+            .segments
+            .iter()
+            .map(|s| SegmentInfo {
+                path: s.path.clone(),
+                kind: s.kind,
+                window_start_secs: s.window_start_secs,
+                sealed: s.sealed,
+                bytes: s.file_len,
+                blocks: s
+                    .blocks
+                    .iter()
+                    .map(|b| BlockInfo {
+                        offset: b.offset,
+                        len: b.header.total_len(),
+                        items: b.header.count,
+                        uncompressed_len: b.header.raw_len,
+                        compressed: b.header.codec == CODEC_ZSTD,
+                        min_unix_nanos: b.header.min_time,
+                        max_unix_nanos: b.header.max_time,
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Reads and decodes every block, returning the damaged ones (also recorded in
