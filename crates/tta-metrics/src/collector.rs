@@ -140,7 +140,7 @@ impl Family {
         Self {
             kind,
             name: name.into(),
-            series: InsertOnlyMap::new(4),
+            series: InsertOnlyMap::new(16),
             overflow: OnceLock::new(),
             keys: Mutex::new(Vec::new()),
         }
