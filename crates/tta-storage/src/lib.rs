@@ -63,5 +63,21 @@ pub use store::{
     StoreStats, TornTail, TraceStore,
 };
 
+/// The uncompressed payload of a span block holding `spans`: the compact columnar encoding
+/// described in `docs/storage-format.md` (string table, trace groups, delta timestamps), before
+/// zstd. Exposed for format tooling and for benchmarks that compare our write path with raw
+/// zstd compression of the same bytes.
+///
+/// ```
+/// let spans = tta_storage::corpus::Corpus::new(1).spans(100);
+/// let payload = tta_storage::encode_span_payload(&spans);
+/// let json = serde_json::to_vec(&spans)?;
+/// assert!(payload.len() * 4 < json.len());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn encode_span_payload(spans: &[tta_core::Span]) -> Vec<u8> {
+    codec::encode_spans(spans).payload
+}
+
 /// The storage format version this build writes and reads (see `docs/storage-format.md`).
 pub const FORMAT_VERSION: u16 = format::FORMAT_VERSION;
