@@ -108,6 +108,8 @@ pub(crate) struct Stage {
     pub(crate) last_sent: Option<u64>,
     pub(crate) unsent_spans: u64,
     pub(crate) published: Option<Instant>,
+    /// Reused buffer for one burst of spans taken off the queue.
+    pub(crate) inbox: Vec<Span>,
 }
 
 /// Spans taken from the queue per wake-up before deciding and cutting.
@@ -142,6 +144,7 @@ impl Stage {
             last_sent: None,
             unsent_spans: 0,
             published: None,
+            inbox: Vec::with_capacity(BURST),
         }
     }
 
@@ -151,13 +154,22 @@ impl Stage {
             select! {
                 recv(self.spans) -> span => match span {
                     Ok(span) => {
-                        self.take(span);
-                        for _ in 1..BURST {
+                        // Take a burst off the queue first and count it, so `stats()` never
+                        // misses spans that left the queue; one clock read per burst.
+                        let mut inbox = std::mem::take(&mut self.inbox);
+                        inbox.push(span);
+                        while inbox.len() < BURST {
                             match self.spans.try_recv() {
-                                Ok(span) => self.take(span),
+                                Ok(span) => inbox.push(span),
                                 Err(_) => break,
                             }
                         }
+                        add(&self.shared.counters.received, inbox.len() as u64);
+                        let now = self.clock.now_unix_nanos();
+                        for span in inbox.drain(..) {
+                            self.take(span, now);
+                        }
+                        self.inbox = inbox;
                     }
                     Err(_) => return self.exit(None),
                 },
@@ -207,9 +219,8 @@ impl Stage {
         sleep
     }
 
-    fn take(&mut self, span: Span) {
-        add(&self.shared.counters.received, 1);
-        let now = self.clock.now_unix_nanos();
+    /// Hands one span to the assembler (the caller counts it in `received`).
+    fn take(&mut self, span: Span, now: u64) {
         self.asm.add(span, now, &mut self.kept);
         if !self.kept.is_empty() {
             self.absorb();
@@ -285,7 +296,11 @@ impl Stage {
                 return;
             }
             match self.spans.try_recv() {
-                Ok(span) => self.take(span),
+                Ok(span) => {
+                    let now = self.clock.now_unix_nanos();
+                    self.take(span, now);
+                    add(&self.shared.counters.received, 1);
+                }
                 Err(_) => return,
             }
         }
