@@ -1,0 +1,308 @@
+//! A `tracing_subscriber::Layer` that makes the head decision at the root, times every span,
+//! records executions, and submits ended spans to the pipeline for tail sampling and export.
+
+use std::cell::Cell;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tta_core::{
+    AttributeValue, SharedStr, Span, SpanId, SpanKind, SpanStatus, TraceId, TraceParent, TraceState,
+};
+use tta_sampling::ParentContext;
+
+use crate::Observability;
+use crate::overhead::INLINE_SAMPLE_EVERY;
+
+/// Feeds `tracing` spans into an [`Observability`] runtime.
+///
+/// - Root spans get a new trace id and the head decision (consistent, adaptive). A root
+///   span with fields `traceparent` (and optionally `tracestate`) continues the caller's
+///   W3C trace instead: `info_span!("request", traceparent = %header)`.
+/// - Every span is timed; on close `record_execution(name, duration_ms, success)` is called,
+///   where a span failed if it has an `error` field (any value but `false`) or an
+///   ERROR-level event was recorded inside it.
+/// - Every ended span is submitted to the pipeline (never blocking), which keeps whole traces
+///   by the tail rules: errors and slow traces always, the rest by the head decision.
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt;
+/// use tta_observability::{Observability, ObservabilityConfig};
+///
+/// let obs = Observability::builder()
+///     .config(ObservabilityConfig::from_environment("development")?)
+///     .without_store()
+///     .build()?;
+/// let subscriber = tracing_subscriber::registry().with(obs.layer());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _span = tracing::info_span!("checkout", order_id = 42).entered();
+/// });
+/// assert_eq!(obs.metrics().metrics("checkout").unwrap().total_executions, 1);
+/// obs.shutdown(std::time::Duration::from_secs(1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct TtaLayer {
+    obs: Observability,
+}
+
+impl TtaLayer {
+    /// A layer feeding `obs`.
+    pub fn new(obs: Observability) -> Self {
+        Self { obs }
+    }
+}
+
+/// Per-span state kept in the registry's extensions.
+struct SpanState {
+    trace_id: TraceId,
+    span_id: SpanId,
+    parent: Option<SpanId>,
+    start_unix_nanos: u64,
+    threshold: Option<u64>,
+    error: bool,
+    kind: SpanKind,
+    attributes: Vec<(SharedStr, AttributeValue)>,
+}
+
+#[derive(Default)]
+struct FieldVisitor {
+    attributes: Vec<(SharedStr, AttributeValue)>,
+    error: bool,
+    kind: Option<SpanKind>,
+    traceparent: Option<String>,
+    tracestate: Option<String>,
+}
+
+impl FieldVisitor {
+    fn push(&mut self, field: &Field, value: AttributeValue) {
+        self.attributes
+            .push((SharedStr::from_static(field.name()), value));
+    }
+}
+
+impl Visit for FieldVisitor {
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if field.name() == "error" {
+            self.error |= value;
+        }
+        self.push(field, value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.push(field, value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.push(field, i64::try_from(value).unwrap_or(i64::MAX).into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.push(field, value.into());
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "traceparent" => self.traceparent = Some(value.to_owned()),
+            "tracestate" => self.tracestate = Some(value.to_owned()),
+            "otel.kind" | "span.kind" => self.kind = parse_kind(value),
+            name => {
+                if name == "error" {
+                    self.error = true;
+                }
+                self.push(field, value.to_owned().into());
+            }
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.error = true;
+        self.push(field, value.to_string().into());
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        match field.name() {
+            "traceparent" => self.traceparent = Some(text),
+            "tracestate" => self.tracestate = Some(text),
+            "otel.kind" | "span.kind" => self.kind = parse_kind(&text),
+            name => {
+                if name == "error" {
+                    self.error = true;
+                }
+                self.push(field, text.into());
+            }
+        }
+    }
+}
+
+fn parse_kind(s: &str) -> Option<SpanKind> {
+    match s.trim_matches('"').to_ascii_lowercase().as_str() {
+        "server" => Some(SpanKind::Server),
+        "client" => Some(SpanKind::Client),
+        "producer" => Some(SpanKind::Producer),
+        "consumer" => Some(SpanKind::Consumer),
+        "internal" => Some(SpanKind::Internal),
+        _ => None,
+    }
+}
+
+fn now_unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+thread_local! {
+    static TICK: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Whether this call is one of the 1-in-N timed for the in-line overhead estimate.
+fn timed() -> Option<Instant> {
+    TICK.with(|t| {
+        let n = t.get().wrapping_add(1);
+        t.set(n);
+        (n % INLINE_SAMPLE_EVERY == 0).then(Instant::now)
+    })
+}
+
+impl<S> tracing_subscriber::Layer<S> for TtaLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let t0 = timed();
+        let Some(span) = ctx.span(id) else { return };
+        let mut visitor = FieldVisitor::default();
+        attrs.record(&mut visitor);
+
+        let inherited = span.parent().and_then(|p| {
+            p.extensions()
+                .get::<SpanState>()
+                .map(|s| (s.trace_id, s.span_id, s.threshold))
+        });
+        let (trace_id, parent, threshold) = match inherited {
+            Some((trace_id, parent_id, threshold)) => (trace_id, Some(parent_id), threshold),
+            None => {
+                let remote = visitor
+                    .traceparent
+                    .as_deref()
+                    .and_then(|h| TraceParent::parse(h.trim()).ok());
+                let inner = &self.obs.inner;
+                match remote {
+                    Some(tp) => {
+                        let ot = visitor
+                            .tracestate
+                            .as_deref()
+                            .and_then(|s| TraceState::parse(s).ok())
+                            .and_then(|ts| ts.ot().ok().flatten());
+                        let parent_ctx = ParentContext::from_traceparent(&tp, ot.as_ref());
+                        let result = inner.sampler.should_sample_with_parent(
+                            tp.trace_id(),
+                            Some(&parent_ctx),
+                            inner.overhead.current(),
+                        );
+                        let th = result
+                            .is_sampled()
+                            .then(|| result.threshold.map(|t| t.raw()))
+                            .flatten();
+                        (tp.trace_id(), Some(tp.parent_id()), th)
+                    }
+                    None => {
+                        let trace_id = TraceId::random();
+                        let result = inner
+                            .sampler
+                            .should_sample_head(trace_id, inner.overhead.current());
+                        let th = result
+                            .is_sampled()
+                            .then(|| result.threshold.map(|t| t.raw()))
+                            .flatten();
+                        (trace_id, None, th)
+                    }
+                }
+            }
+        };
+        let kind = visitor.kind.unwrap_or(if parent.is_none() {
+            SpanKind::Server
+        } else {
+            SpanKind::Internal
+        });
+        span.extensions_mut().insert(SpanState {
+            trace_id,
+            span_id: SpanId::random(),
+            parent,
+            start_unix_nanos: now_unix_nanos(),
+            threshold,
+            error: visitor.error,
+            kind,
+            attributes: visitor.attributes,
+        });
+        if let Some(t0) = t0 {
+            let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.obs
+                .inner
+                .overhead
+                .add_inline_nanos(nanos.saturating_mul(INLINE_SAMPLE_EVERY));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut visitor = FieldVisitor::default();
+        values.record(&mut visitor);
+        if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+            state.error |= visitor.error;
+            state.attributes.extend(visitor.attributes);
+            if let Some(kind) = visitor.kind {
+                state.kind = kind;
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() == Level::ERROR
+            && let Some(span) = ctx.event_span(event)
+            && let Some(state) = span.extensions_mut().get_mut::<SpanState>()
+        {
+            state.error = true;
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let t0 = timed();
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        let end = now_unix_nanos().max(state.start_unix_nanos);
+        let name = span.metadata().name();
+        let inner = &self.obs.inner;
+        let duration_ms = (end - state.start_unix_nanos) as f64 / 1e6;
+        inner
+            .metrics
+            .record_execution(name, duration_ms, !state.error);
+        if let Some(pipeline) = &inner.pipeline {
+            pipeline.submit(Span {
+                trace_id: state.trace_id,
+                span_id: state.span_id,
+                parent_span_id: state.parent,
+                name: SharedStr::from_static(name),
+                service: inner.service.clone(),
+                kind: state.kind,
+                start_unix_nanos: state.start_unix_nanos,
+                end_unix_nanos: end,
+                status: if state.error {
+                    SpanStatus::Error(SharedStr::from_static("error"))
+                } else {
+                    SpanStatus::Unset
+                },
+                attributes: state.attributes,
+                sampling_threshold: state.threshold,
+            });
+        }
+        if let Some(t0) = t0 {
+            let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            inner
+                .overhead
+                .add_inline_nanos(nanos.saturating_mul(INLINE_SAMPLE_EVERY));
+        }
+    }
+}
