@@ -338,9 +338,12 @@ impl TraceBuffer {
         self.max_spans = u32::try_from(config.max_spans_per_trace).unwrap_or(u32::MAX);
     }
 
-    /// Applies new limits. A changed byte budget rebuilds the decision cache (forgetting
-    /// remembered decisions); a smaller budget is enforced by the next `add` or `poll`.
-    /// Delays apply to buffered traces too.
+    /// Applies new limits; delays apply to buffered traces too.
+    ///
+    /// A changed byte budget rebuilds the decision cache (forgetting remembered decisions). A
+    /// lower budget takes effect at the next `add` or `poll`: the oldest traces are decided
+    /// early, and if the memory kept for reuse still exceeds the new budget, every buffered
+    /// trace is decided and that memory is released.
     pub fn reconfigure(&mut self, config: &SamplingConfig) {
         let config = config.sanitized();
         if config.buffer_max_bytes != self.budget {

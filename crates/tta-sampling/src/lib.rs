@@ -58,4 +58,6 @@ pub use config::SamplingConfig;
 pub use decision::{SamplingDecision, SamplingReason, SamplingResult};
 pub use error::SamplingError;
 pub use threshold::{DEFAULT_PRECISION, MIN_PROBABILITY, Randomness, SamplingKey, Threshold};
-pub use tta_core::{Span, TraceId};
+pub use tta_core::{
+    Clock, ManualClock, OtTraceState, Span, SpanId, SpanStatus, SystemClock, TraceId, TraceParent,
+};

@@ -264,3 +264,35 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn lowering_the_budget_releases_memory() {
+    let big = SamplingConfig {
+        buffer_max_bytes: 8 << 20,
+        max_spans_per_trace: 10_000,
+        ..config()
+    };
+    let (s, mut b, mut out) = setup(&big);
+    for i in 0..20_000u128 {
+        b.add(span(i % 2_000 + 1, Some(1), false, 1), 0, &s, &mut out);
+    }
+    let before = b.stats();
+    assert_eq!(before.buffered_spans, 20_000);
+    assert!(before.buffered_bytes > 2 << 20, "{before:?}");
+    b.reconfigure(&SamplingConfig {
+        buffer_max_bytes: 256 << 10,
+        ..big
+    });
+    b.poll(0, &s, &mut out);
+    let after = b.stats();
+    assert!(
+        after.buffered_bytes + after.cache_bytes <= after.budget_bytes,
+        "{after:?}"
+    );
+    assert_eq!(after.decided_early, 2_000);
+    assert_eq!(after.spans_dropped, 20_000);
+    // It keeps working within the new budget.
+    b.add(span(5_000, None, true, 1), 0, &s, &mut out);
+    b.poll(100 * MS, &s, &mut out);
+    assert_eq!(out.len(), 1);
+}

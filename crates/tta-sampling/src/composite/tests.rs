@@ -16,6 +16,14 @@ fn rv(v: u64) -> Randomness {
 }
 
 #[test]
+fn samplers_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<CompositeSampler>();
+    check::<AdaptiveSampler>();
+    check::<crate::TraceBuffer>();
+}
+
+#[test]
 fn root_decisions_carry_the_rate_threshold() {
     let s = fixed(0.5);
     let keep = s.should_sample_head(rv(0x80_0000_0000_0000), None);
