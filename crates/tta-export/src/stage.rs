@@ -108,8 +108,8 @@ pub(crate) struct Stage {
     pub(crate) last_sent: Option<u64>,
     pub(crate) unsent_spans: u64,
     pub(crate) published: Option<Instant>,
-    /// Reused buffer for one burst of spans taken off the queue.
-    pub(crate) inbox: Vec<Span>,
+    /// Spans taken off the queue (this thread is the only writer of the shared counter).
+    pub(crate) received: u64,
 }
 
 /// Spans taken from the queue per wake-up before deciding and cutting.
@@ -144,7 +144,7 @@ impl Stage {
             last_sent: None,
             unsent_spans: 0,
             published: None,
-            inbox: Vec::with_capacity(BURST),
+            received: 0,
         }
     }
 
@@ -154,22 +154,20 @@ impl Stage {
             select! {
                 recv(self.spans) -> span => match span {
                     Ok(span) => {
-                        // Take a burst off the queue first and count it, so `stats()` never
-                        // misses spans that left the queue; one clock read per burst.
-                        let mut inbox = std::mem::take(&mut self.inbox);
-                        inbox.push(span);
-                        while inbox.len() < BURST {
+                        // One clock read per burst; each span is counted as it leaves the
+                        // queue, so `stats()` never misses one.
+                        let now = self.clock.now_unix_nanos();
+                        self.count_received();
+                        self.take(span, now);
+                        for _ in 1..BURST {
                             match self.spans.try_recv() {
-                                Ok(span) => inbox.push(span),
+                                Ok(span) => {
+                                    self.count_received();
+                                    self.take(span, now);
+                                }
                                 Err(_) => break,
                             }
                         }
-                        add(&self.shared.counters.received, inbox.len() as u64);
-                        let now = self.clock.now_unix_nanos();
-                        for span in inbox.drain(..) {
-                            self.take(span, now);
-                        }
-                        self.inbox = inbox;
                     }
                     Err(_) => return self.exit(None),
                 },
@@ -217,6 +215,15 @@ impl Stage {
             sleep = sleep.min(interval.saturating_sub(since.elapsed()));
         }
         sleep
+    }
+
+    fn count_received(&mut self) {
+        self.received += 1;
+        // Single writer: a plain store is enough and cheaper than an atomic add.
+        self.shared
+            .counters
+            .received
+            .store(self.received, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Hands one span to the assembler (the caller counts it in `received`).
@@ -297,9 +304,9 @@ impl Stage {
             }
             match self.spans.try_recv() {
                 Ok(span) => {
+                    self.count_received();
                     let now = self.clock.now_unix_nanos();
                     self.take(span, now);
-                    add(&self.shared.counters.received, 1);
                 }
                 Err(_) => return,
             }
