@@ -7,6 +7,48 @@ use std::collections::HashMap;
 use tta_core::{AttributeValue, SharedStr, Span, SpanId, SpanKind, SpanStatus, TraceId};
 use twox_hash::XxHash3_64;
 
+/// A small multiplicative hasher (the Fx scheme) for in-memory maps keyed by strings and ids:
+/// much cheaper than SipHash, and the keys come from our own process, not from an attacker
+/// who could force collisions.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(a));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut a = [0u8; 8];
+            a[..rest.len()].copy_from_slice(rest);
+            self.write_u64(u64::from_le_bytes(a) ^ ((rest.len() as u64) << 56));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
 /// Why a payload could not be decoded (reported as block corruption).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct DecodeError(pub(crate) &'static str);
@@ -93,6 +135,21 @@ impl<'a> Reader<'a> {
         Ok(Reader::new(self.bytes(n)?))
     }
 
+    /// Skips `n` varints.
+    fn skip_varints(&mut self, mut n: usize) -> DResult<()> {
+        while n > 0 {
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or(DecodeError("truncated varint"))?;
+            self.pos += 1;
+            if b & 0x80 == 0 {
+                n -= 1;
+            }
+        }
+        Ok(())
+    }
+
     fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
@@ -145,18 +202,30 @@ pub(crate) struct EncodedSpans {
 
 #[derive(Default)]
 struct StringTable<'a> {
-    index: HashMap<&'a str, u64>,
+    index: FastMap<&'a str, u64>,
+    /// Shortcut keyed by address and length: span strings are mostly shared (`&'static` or
+    /// one `Arc<str>`), so most lookups skip hashing and comparing the text. Addresses stay
+    /// valid because every string is borrowed for the whole encoding.
+    by_addr: FastMap<(usize, usize), u64>,
     order: Vec<&'a str>,
 }
 
 impl<'a> StringTable<'a> {
     fn id(&mut self, s: &'a str) -> u64 {
-        if let Some(&i) = self.index.get(s) {
+        let addr = (s.as_ptr() as usize, s.len());
+        if let Some(&i) = self.by_addr.get(&addr) {
             return i;
         }
-        let i = self.order.len() as u64;
-        self.order.push(s);
-        self.index.insert(s, i);
+        let i = match self.index.get(s) {
+            Some(&i) => i,
+            None => {
+                let i = self.order.len() as u64;
+                self.order.push(s);
+                self.index.insert(s, i);
+                i
+            }
+        };
+        self.by_addr.insert(addr, i);
         i
     }
 }
@@ -193,16 +262,35 @@ const TAG_TRUE: u8 = 4;
 /// Spans are grouped by trace (traces ordered by their earliest start), and within a trace
 /// sorted by start time (stable), so the decoder returns them in that order.
 pub(crate) fn encode_spans(spans: &[Span]) -> EncodedSpans {
-    // Group by trace.
-    let mut groups: HashMap<TraceId, Vec<usize>> = HashMap::new();
-    for (i, s) in spans.iter().enumerate() {
-        groups.entry(s.trace_id).or_default().push(i);
+    let refs: Vec<&Span> = spans.iter().collect();
+    encode_span_refs(&refs)
+}
+
+/// [`encode_spans`] over borrowed spans.
+pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
+    // Group by trace: order traces by their earliest start, spans by start (stable).
+    let mut trace_start: FastMap<TraceId, u64> = FastMap::default();
+    for s in spans {
+        let e = trace_start.entry(s.trace_id).or_insert(s.start_unix_nanos);
+        *e = (*e).min(s.start_unix_nanos);
     }
-    let mut traces: Vec<(TraceId, Vec<usize>)> = groups.into_iter().collect();
-    for (_, idxs) in &mut traces {
-        idxs.sort_by_key(|&i| spans[i].start_unix_nanos);
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| {
+        let s = spans[i];
+        (trace_start[&s.trace_id], s.trace_id, s.start_unix_nanos)
+    });
+    let mut traces: Vec<(TraceId, &[usize])> = Vec::with_capacity(trace_start.len());
+    let mut rest: &[usize] = &order;
+    while let Some(&first) = rest.first() {
+        let id = spans[first].trace_id;
+        let n = rest
+            .iter()
+            .take_while(|&&i| spans[i].trace_id == id)
+            .count();
+        let (group, tail) = rest.split_at(n);
+        traces.push((id, group));
+        rest = tail;
     }
-    traces.sort_by_key(|(id, idxs)| (spans[idxs[0]].start_unix_nanos, *id));
 
     let min_start = spans.iter().map(|s| s.start_unix_nanos).min().unwrap_or(0);
     let max_start = spans.iter().map(|s| s.start_unix_nanos).max().unwrap_or(0);
@@ -218,22 +306,29 @@ pub(crate) fn encode_spans(spans: &[Span]) -> EncodedSpans {
     let mut c_traces = Vec::with_capacity(traces.len() * 18);
 
     let mut prev_trace_start = min_start;
-    let mut local: HashMap<SpanId, usize> = HashMap::new();
-    for (trace_id, idxs) in &traces {
+    let mut local: FastMap<SpanId, usize> = FastMap::default();
+    for &(trace_id, idxs) in &traces {
         c_traces.extend_from_slice(&trace_id.to_bytes());
         put_varint(&mut c_traces, idxs.len() as u64);
-        local.clear();
-        for (j, &i) in idxs.iter().enumerate() {
-            local.entry(spans[i].span_id).or_insert(j);
+        let small = idxs.len() <= 16;
+        if !small {
+            local.clear();
+            for (j, &i) in idxs.iter().enumerate() {
+                local.entry(spans[i].span_id).or_insert(j);
+            }
         }
         let mut prev = prev_trace_start;
         for (j, &i) in idxs.iter().enumerate() {
-            let s = &spans[i];
+            let s = spans[i];
             c_ids.extend_from_slice(&s.span_id.to_bytes());
             match s.parent_span_id {
                 None => put_varint(&mut c_parent, 0),
-                Some(p) => match local.get(&p) {
-                    Some(&k) => put_varint(&mut c_parent, 2 + k as u64),
+                Some(p) => match if small {
+                    idxs.iter().position(|&x| spans[x].span_id == p)
+                } else {
+                    local.get(&p).copied()
+                } {
+                    Some(k) => put_varint(&mut c_parent, 2 + k as u64),
                     None => {
                         put_varint(&mut c_parent, 1);
                         c_ext.extend_from_slice(&p.to_bytes());
@@ -316,7 +411,6 @@ pub(crate) fn encode_spans(spans: &[Span]) -> EncodedSpans {
 
 /// The parts of a span a query can decide on before its attributes are materialized.
 pub(crate) struct SpanHead<'a> {
-    pub(crate) trace_id: TraceId,
     pub(crate) name: &'a str,
     pub(crate) service: &'a str,
     pub(crate) start: u64,
@@ -354,9 +448,11 @@ enum RawValue {
 }
 
 /// Decodes a span block payload, pushing the spans for which `keep` is true onto `out`.
+/// Traces for which `want_trace` is false are stepped over without decoding their spans.
 /// Returns how many spans the block holds.
 pub(crate) fn decode_spans(
     payload: &[u8],
+    want_trace: &dyn Fn(&TraceId) -> bool,
     keep: &mut dyn FnMut(&SpanHead<'_>) -> bool,
     out: &mut Vec<Span>,
 ) -> DResult<usize> {
@@ -406,6 +502,21 @@ pub(crate) fn decode_spans(
             a.copy_from_slice(b);
             Ok(SpanId::from_bytes(a))
         };
+        if !want_trace(&trace_id) {
+            skip_trace(
+                count,
+                [
+                    &mut c_parent,
+                    &mut c_ext,
+                    &mut c_names,
+                    &mut c_flags,
+                    &mut c_times,
+                    &mut c_attrs,
+                ],
+                &mut prev_trace_start,
+            )?;
+            continue;
+        }
         let mut prev = prev_trace_start;
         for j in 0..count {
             let span_id = span_id_at(j)?;
@@ -451,7 +562,6 @@ pub(crate) fn decode_spans(
                 attrs.push((key, v));
             }
             let head = SpanHead {
-                trace_id,
                 name: strings.get(name_i)?,
                 service: strings.get(service_i)?,
                 start,
@@ -499,3 +609,41 @@ pub(crate) fn decode_spans(
     }
     Ok(n_spans)
 }
+
+/// Steps the column cursors over the `count` spans of one trace.
+fn skip_trace(count: usize, cols: [&mut Reader<'_>; 6], prev_trace_start: &mut u64) -> DResult<()> {
+    let [parent, ext, names, flags, times, attrs] = cols;
+    if count == 0 {
+        return Ok(());
+    }
+    for _ in 0..count {
+        if parent.varint()? == 1 {
+            ext.bytes(8)?;
+        }
+    }
+    names.skip_varints(2 * count)?;
+    *prev_trace_start = prev_trace_start.wrapping_add(unzigzag(times.varint()?) as u64);
+    times.skip_varints(2 * count - 1)?;
+    for &f in flags.bytes(count)? {
+        let mut skip = usize::from((f >> 3) & 0x3 == 2) + usize::from(f & 0x20 != 0);
+        attrs.skip_varints(skip)?;
+        let n = attrs.usize(attrs.buf.len(), "attribute count larger than the payload")?;
+        for _ in 0..n {
+            attrs.skip_varints(1)?;
+            skip = match attrs.u8()? {
+                TAG_STR | TAG_I64 => 1,
+                TAG_F64 => {
+                    attrs.bytes(8)?;
+                    0
+                }
+                TAG_FALSE | TAG_TRUE => 0,
+                _ => return Err(DecodeError("unknown attribute tag")),
+            };
+            attrs.skip_varints(skip)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -235,7 +235,7 @@ pub(crate) fn decode_footer(b: &[u8]) -> Option<Vec<(u64, BlockHeader, Vec<u8>)>
     if b.get(0..4)? != FOOTER_MAGIC {
         return None;
     }
-    let n = u32_at(b, 4) as usize;
+    let n = u32_at(b.get(0..8)?, 4) as usize;
     let mut pos = 8;
     let mut out = Vec::with_capacity(n.min(b.len() / (8 + BLOCK_HEADER_LEN)));
     for _ in 0..n {
@@ -248,4 +248,68 @@ pub(crate) fn decode_footer(b: &[u8]) -> Option<Vec<(u64, BlockHeader, Vec<u8>)>
         out.push((offset, header, filter));
     }
     (pos == b.len()).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> BlockHeader {
+        BlockHeader {
+            kind: SegmentKind::Spans,
+            codec: CODEC_ZSTD,
+            body_len: 100,
+            raw_len: 400,
+            filter_len: 8,
+            count: 12,
+            traces: 2,
+            min_time: 5,
+            max_time: 9,
+            body_checksum: 77,
+        }
+    }
+
+    #[test]
+    fn headers_round_trip_and_reject_any_flipped_byte() {
+        let h = header();
+        let b = h.encode();
+        assert_eq!(BlockHeader::decode(&b), Some(h));
+        for i in 0..BLOCK_HEADER_LEN {
+            let mut c = b;
+            c[i] ^= 1;
+            assert_eq!(BlockHeader::decode(&c), None, "byte {i}");
+        }
+        let s = SegmentHeader {
+            kind: SegmentKind::Metrics,
+            window_start_secs: 3600,
+        };
+        let sb = s.encode();
+        assert_eq!(SegmentHeader::decode(&sb), Ok(s));
+        let mut bad = sb;
+        bad[0] = b'X';
+        assert_eq!(SegmentHeader::decode(&bad), Err(HeaderProblem::Magic));
+        let mut bad = sb;
+        bad[17] ^= 1;
+        assert_eq!(SegmentHeader::decode(&bad), Err(HeaderProblem::Checksum));
+    }
+
+    #[test]
+    fn footers_round_trip_and_reject_truncation() {
+        let h = header();
+        let filter = vec![0xaa; 8];
+        let footer = encode_footer(
+            [(32u64, &h, filter.as_slice()), (196, &h, filter.as_slice())].into_iter(),
+        );
+        let entries = decode_footer(&footer).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1], (196, h, filter.clone()));
+        for cut in 0..footer.len() {
+            assert!(decode_footer(&footer[..cut]).is_none(), "cut {cut}");
+        }
+        let trailer = encode_trailer(1_000, &footer);
+        assert_eq!(
+            decode_trailer(&trailer),
+            Some((1_000, footer.len() as u64, checksum(&footer)))
+        );
+    }
 }

@@ -86,7 +86,6 @@ impl TraceQuery {
 
     pub(crate) fn matches(&self, s: &Span) -> bool {
         self.matches_head(&SpanHead {
-            trace_id: s.trace_id,
             name: &s.name,
             service: &s.service,
             start: s.start_unix_nanos,

@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tta_core::{MetricsSnapshot, Span, TraceId};
 
-use crate::codec::{bloom_build, bloom_may_contain, decode_spans, encode_spans};
+use crate::codec::{FastMap, bloom_build, bloom_may_contain, decode_spans, encode_span_refs};
 use crate::format::{BlockHeader, CODEC_RAW, CODEC_ZSTD, FORMAT_VERSION, SegmentKind, checksum};
 use crate::lock::{DirLock, LOCK_FILE};
 use crate::segment::{self, Finding, LoadError, Segment, parse_file_name, remove, sync_dir};
@@ -198,9 +198,6 @@ pub struct StoreStats {
     /// Damaged blocks found so far (at open and by reads); they are skipped.
     pub corrupt_blocks: Vec<Corruption>,
 }
-
-/// The buffered traces of one window: first-seen order, and spans plus size per trace.
-type WindowTraces = (Vec<TraceId>, HashMap<TraceId, (Vec<Span>, usize)>);
 
 struct PendingSnapshot {
     snapshot: MetricsSnapshot,
@@ -447,6 +444,15 @@ impl TraceStore {
         report.segments = segments.len();
         report.blocks = segments.iter().map(|s| s.blocks.len()).sum();
         let corrupt_seen = corrupt.iter().map(|c| (c.path.clone(), c.offset)).collect();
+        // A writer compresses for its whole life: build the zstd context once, up front.
+        let compressor = if read_only || !config.compression_enabled {
+            None
+        } else {
+            Some(
+                zstd::bulk::Compressor::new(config.compression_level)
+                    .map_err(|e| StorageError::io("create zstd compressor for", dir, e))?,
+            )
+        };
         let inner = Inner {
             dir: dir.to_path_buf(),
             config,
@@ -458,7 +464,7 @@ impl TraceStore {
             pending_span_bytes: 0,
             pending_metrics: Vec::new(),
             pending_metric_bytes: 0,
-            compressor: None,
+            compressor,
             corrupt,
             corrupt_seen,
             unsynced: false,
@@ -568,7 +574,8 @@ impl TraceStore {
         let id = *trace_id;
         inner.scan_spans(
             |b| bloom_may_contain(&b.filter, &id),
-            &mut |h| h.trace_id == id,
+            &|t| *t == id,
+            &mut |_| true,
             &mut out,
         )?;
         out.extend(
@@ -592,6 +599,7 @@ impl TraceStore {
         let mut out = Vec::new();
         inner.scan_spans(
             |b| query.overlaps(b.header.min_time, b.header.max_time),
+            &|_| true,
             &mut |h| query.matches_head(h),
             &mut out,
         )?;
@@ -758,7 +766,7 @@ impl TraceStore {
         let mut inner = self.inner();
         let before = inner.corrupt.len();
         let mut sink = Vec::new();
-        inner.scan_spans(|_| true, &mut |_| false, &mut sink)?;
+        inner.scan_spans(|_| true, &|_| true, &mut |_| false, &mut sink)?;
         drop(inner);
         self.query_metrics(0..u64::MAX)?;
         Ok(self.inner().corrupt[before..].to_vec())
@@ -858,6 +866,7 @@ impl Inner {
     fn scan_spans(
         &mut self,
         block_filter: impl Fn(&segment::BlockMeta) -> bool,
+        want_trace: &dyn Fn(&TraceId) -> bool,
         keep: &mut dyn FnMut(&crate::codec::SpanHead<'_>) -> bool,
         out: &mut Vec<Span>,
     ) -> Result<()> {
@@ -876,7 +885,7 @@ impl Inner {
                     continue;
                 };
                 let mark = out.len();
-                if let Err(e) = decode_spans(&payload, keep, out) {
+                if let Err(e) = decode_spans(&payload, want_trace, keep, out) {
                     out.truncate(mark);
                     record(
                         corrupt,
@@ -1000,7 +1009,7 @@ impl Inner {
     }
 
     /// Cuts buffered spans into blocks. Without `force`, only full blocks are written and
-    /// the remainder stays buffered.
+    /// the remainder stays buffered. Blocks never split a trace within one window.
     fn write_span_blocks(&mut self, force: bool) -> Result<()> {
         if self.pending_spans.is_empty() {
             return Ok(());
@@ -1008,57 +1017,61 @@ impl Inner {
         let target = self.span_target();
         let spans = std::mem::take(&mut self.pending_spans);
         self.pending_span_bytes = 0;
-        // Window -> traces in first-seen order.
-        let mut windows: BTreeMap<u64, WindowTraces> = BTreeMap::new();
-        for s in spans {
-            let w = self.config.window_of(s.start_unix_nanos);
-            let (order, traces) = windows.entry(w).or_default();
-            let size = span_size_estimate(&s);
-            let e = traces.entry(s.trace_id).or_insert_with(|| {
-                order.push(s.trace_id);
-                (Vec::new(), 0)
-            });
-            e.1 += size;
-            e.0.push(s);
-        }
-        let mut chunks: Vec<(u64, Vec<Span>)> = Vec::new();
-        let mut keep: Vec<Span> = Vec::new();
-        for (w, (order, mut traces)) in windows {
-            let mut chunk = Vec::new();
-            let mut size = 0usize;
-            for id in order {
-                let Some((spans, bytes)) = traces.remove(&id) else {
-                    continue;
-                };
-                chunk.extend(spans);
-                size += bytes;
-                if size >= target {
-                    chunks.push((w, std::mem::take(&mut chunk)));
-                    size = 0;
-                }
-            }
-            if !chunk.is_empty() {
-                if force {
-                    chunks.push((w, chunk));
+        // Key: (window, first-seen rank of the trace in that window); a stable sort keeps
+        // append order within a trace.
+        let mut rank: FastMap<(u64, TraceId), usize> = FastMap::default();
+        let keys: Vec<(u64, usize)> = spans
+            .iter()
+            .map(|s| {
+                let w = self.config.window_of(s.start_unix_nanos);
+                let n = rank.len();
+                (w, *rank.entry((w, s.trace_id)).or_insert(n))
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..spans.len()).collect();
+        order.sort_by_key(|&i| keys[i]);
+        let mut chunks: Vec<(u64, Range<usize>)> = Vec::new();
+        let mut keep = vec![false; spans.len()];
+        let (mut start, mut size) = (0usize, 0usize);
+        for p in 0..order.len() {
+            size += span_size_estimate(&spans[order[p]]);
+            let key = keys[order[p]];
+            let next = order.get(p + 1).map(|&i| keys[i]);
+            let trace_ends = next != Some(key);
+            let window_ends = next.is_none_or(|k| k.0 != key.0);
+            if trace_ends && (size >= target || window_ends) {
+                if size >= target || force {
+                    chunks.push((key.0, start..p + 1));
                 } else {
-                    keep.extend(chunk);
+                    for &i in &order[start..p + 1] {
+                        keep[i] = true;
+                    }
                 }
+                start = p + 1;
+                size = 0;
             }
         }
-        self.pending_span_bytes = keep.iter().map(span_size_estimate).sum();
-        self.pending_spans = keep;
-        let mut chunks = chunks.into_iter();
-        while let Some((w, chunk)) = chunks.next() {
-            if let Err(e) = self.write_span_chunk(w, &chunk) {
+        let mut result = Ok(());
+        for (n, (w, range)) in chunks.iter().enumerate() {
+            let refs: Vec<&Span> = order[range.clone()].iter().map(|&i| &spans[i]).collect();
+            if let Err(e) = self.write_span_chunk(*w, &refs) {
                 // Nothing is lost: unwritten spans go back to the buffer.
-                for s in chunk.into_iter().chain(chunks.flat_map(|(_, c)| c)) {
-                    self.pending_span_bytes += span_size_estimate(&s);
-                    self.pending_spans.push(s);
+                for (_, r) in &chunks[n..] {
+                    for &i in &order[r.clone()] {
+                        keep[i] = true;
+                    }
                 }
-                return Err(e);
+                result = Err(e);
+                break;
             }
         }
-        Ok(())
+        for (s, k) in spans.into_iter().zip(keep) {
+            if k {
+                self.pending_span_bytes += span_size_estimate(&s);
+                self.pending_spans.push(s);
+            }
+        }
+        result
     }
 
     /// Estimated (unencoded) bytes that make one block of `block_size_bytes` encoded.
@@ -1066,9 +1079,9 @@ impl Inner {
         (f64::from(self.config.block_size_bytes) / self.span_size_ratio) as usize
     }
 
-    fn write_span_chunk(&mut self, window: u64, chunk: &[Span]) -> Result<()> {
-        let enc = encode_spans(chunk);
-        let estimated: usize = chunk.iter().map(span_size_estimate).sum();
+    fn write_span_chunk(&mut self, window: u64, chunk: &[&Span]) -> Result<()> {
+        let enc = encode_span_refs(chunk);
+        let estimated: usize = chunk.iter().map(|s| span_size_estimate(s)).sum();
         if estimated > 0 {
             let r = enc.payload.len() as f64 / estimated as f64;
             self.span_size_ratio = r.clamp(0.02, 1.0);
