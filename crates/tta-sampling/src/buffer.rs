@@ -188,10 +188,6 @@ fn table_bytes(capacity: usize) -> usize {
     buckets * INDEX_BUCKET_BYTES + 32
 }
 
-fn str_bytes(s: &SharedStr) -> usize {
-    s.len()
-}
-
 /// Estimated heap bytes of a span beyond its slot: attributes and string values that are
 /// likely owned (error message, string attribute values). Shared names are not counted.
 fn span_extra_bytes(span: &Span) -> usize {
@@ -200,12 +196,12 @@ fn span_extra_bytes(span: &Span) -> usize {
             .attributes
             .iter()
             .map(|(_, v)| match v {
-                AttributeValue::Str(s) => str_bytes(s),
+                AttributeValue::Str(s) => s.len(),
                 _ => 0,
             })
             .sum::<usize>();
     let status = match &span.status {
-        SpanStatus::Error(m) => str_bytes(m),
+        SpanStatus::Error(m) => m.len(),
         _ => 0,
     };
     attributes + status

@@ -20,6 +20,14 @@ pub const DEFAULT_PRECISION: u32 = 4;
 /// exposed as a [`Threshold`]: `th` cannot express "never sample".
 pub(crate) const NEVER: u64 = MAX_THRESHOLD;
 
+fn below_2_56(what: &'static str, value: u64) -> Result<u64, SamplingError> {
+    if value < MAX_THRESHOLD {
+        Ok(value)
+    } else {
+        Err(SamplingError::OutOfRange { what, value })
+    }
+}
+
 /// A 56-bit OpenTelemetry rejection threshold `T`: a trace with randomness `R` is kept iff
 /// `R >= T`, so the sampling probability is `(2^56 - T) / 2^56`.
 ///
@@ -110,14 +118,7 @@ impl Threshold {
 
     /// A threshold from its raw value, rejecting values of `2^56` and above.
     pub fn try_from_raw(raw: u64) -> Result<Self, SamplingError> {
-        if raw >= MAX_THRESHOLD {
-            Err(SamplingError::OutOfRange {
-                what: "threshold",
-                value: raw,
-            })
-        } else {
-            Ok(Self(raw))
-        }
+        below_2_56("threshold", raw).map(Self)
     }
 
     /// The raw 56-bit value `T` (what [`tta_core::Span::sampling_threshold`] holds).
@@ -209,14 +210,7 @@ impl Randomness {
 
     /// An explicit randomness value (`rv`); errors when it does not fit in 56 bits.
     pub fn from_rv(rv: u64) -> Result<Self, SamplingError> {
-        if rv >= MAX_THRESHOLD {
-            Err(SamplingError::OutOfRange {
-                what: "randomness",
-                value: rv,
-            })
-        } else {
-            Ok(Self(rv))
-        }
+        below_2_56("randomness", rv).map(Self)
     }
 
     /// Parses an `rv` value: exactly 14 lowercase hex digits.
