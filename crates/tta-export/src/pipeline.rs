@@ -32,6 +32,10 @@ struct Threads {
 /// See the [crate docs](crate) for the data flow and an example.
 pub struct SpanPipeline {
     spans_tx: Sender<Span>,
+    /// Wakes the sampler stage early when the queue fills faster than it drains.
+    wake_tx: Sender<()>,
+    /// Queue depth at which a producer wakes an idle stage.
+    wake_at: usize,
     ctl_tx: Sender<Control>,
     shared: Arc<Shared>,
     /// Kept to count what is left after shutdown; dropped then, so late submits see a closed
@@ -158,17 +162,20 @@ impl SpanPipeline {
             outstanding_changed: Condvar::new(),
             shutdown_deadline: Mutex::new(None),
             buffer_stats: ArcSwap::from_pointee(Default::default()),
+            stage_idle: std::sync::atomic::AtomicBool::new(false),
             max_hung: (config.max_export_workers as u64 * 2).max(4),
         });
         let capacity = config.max_queue_size;
         let (spans_tx, spans_rx) = bounded(capacity);
         let (ctl_tx, ctl_rx) = unbounded();
+        let (wake_tx, wake_rx) = bounded(1);
         let batch_capacity = capacity.div_ceil(config.batch_size.max(1)).max(2);
         let (batch_tx, batch_rx) = bounded(batch_capacity);
 
         let stage = Stage::new(
             spans_rx.clone(),
             ctl_rx,
+            wake_rx,
             batch_tx,
             asm,
             Arc::clone(&shared),
@@ -197,6 +204,8 @@ impl SpanPipeline {
         }
         let sync_exec = Mutex::new(Exec::new(Arc::clone(&shared), "tta-export-flush".into()));
         Ok(Self {
+            wake_at: (capacity / 8).max(1),
+            wake_tx,
             spans_tx,
             ctl_tx,
             shared,
@@ -219,7 +228,19 @@ impl SpanPipeline {
     #[inline]
     pub fn submit(&self, span: Span) -> bool {
         match self.spans_tx.try_send(span) {
-            Ok(()) => true,
+            Ok(()) => {
+                // The stage drains on a short tick instead of parking on the queue, so a
+                // send costs no wake-up; only when the queue fills up is it woken at once.
+                if self
+                    .shared
+                    .stage_idle
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    && self.spans_tx.len() >= self.wake_at
+                {
+                    let _ = self.wake_tx.try_send(());
+                }
+                true
+            }
             Err(TrySendError::Full(_)) => {
                 add(&self.shared.counters.dropped_queue_full, 1);
                 false

@@ -97,6 +97,8 @@ pub(crate) struct StageExit {
 pub(crate) struct Stage {
     pub(crate) spans: Receiver<Span>,
     pub(crate) ctl: Receiver<Control>,
+    /// Early wake-ups from producers that found the span queue filling up.
+    pub(crate) wake: Receiver<()>,
     pub(crate) batches: Sender<Batch>,
     pub(crate) asm: Box<dyn Assembler>,
     pub(crate) shared: Arc<Shared>,
@@ -114,6 +116,12 @@ pub(crate) struct Stage {
 
 /// Spans taken from the queue per wake-up before deciding and cutting.
 const BURST: usize = 1024;
+/// Most spans taken in one pass before the buffer's deadlines are polled.
+const MAX_DRAIN: usize = 16 * BURST;
+/// Shortest wait between queue drains, right after spans arrived.
+const MIN_TICK: Duration = Duration::from_micros(500);
+/// Longest wait between queue drains while the queue stays empty.
+const MAX_TICK: Duration = Duration::from_millis(2);
 /// Longest sleep, so a changed clock or config is noticed.
 const MAX_SLEEP: Duration = Duration::from_millis(250);
 /// How often a blocked batch hand-over checks the shutdown deadline.
@@ -125,6 +133,7 @@ impl Stage {
     pub(crate) fn new(
         spans: Receiver<Span>,
         ctl: Receiver<Control>,
+        wake: Receiver<()>,
         batches: Sender<Batch>,
         asm: Box<dyn Assembler>,
         shared: Arc<Shared>,
@@ -133,6 +142,7 @@ impl Stage {
         Self {
             spans,
             ctl,
+            wake,
             batches,
             asm,
             shared,
@@ -149,28 +159,48 @@ impl Stage {
     }
 
     pub(crate) fn run(mut self) -> StageExit {
+        // The stage never blocks on the span queue: a receiver parked on it would make every
+        // `submit` pay for a wake-up (a mutex and a futex system call). Instead it drains
+        // the queue, then waits on the control channel for a short tick that grows while the
+        // queue stays empty and shrinks as soon as spans arrive.
+        let mut tick = MIN_TICK;
         loop {
-            let timeout = self.sleep_for();
-            select! {
-                recv(self.spans) -> span => match span {
+            let mut took = 0usize;
+            let mut now = 0;
+            loop {
+                match self.spans.try_recv() {
                     Ok(span) => {
-                        // One clock read per burst; each span is counted as it leaves the
-                        // queue, so `stats()` never misses one.
-                        let now = self.clock.now_unix_nanos();
+                        if took % BURST == 0 {
+                            // One clock read per burst; each span is counted as it leaves
+                            // the queue, so `stats()` never misses one.
+                            now = self.clock.now_unix_nanos();
+                        }
+                        took += 1;
                         self.count_received();
                         self.take(span, now);
-                        for _ in 1..BURST {
-                            match self.spans.try_recv() {
-                                Ok(span) => {
-                                    self.count_received();
-                                    self.take(span, now);
-                                }
-                                Err(_) => break,
-                            }
+                        if took >= MAX_DRAIN {
+                            break;
                         }
                     }
-                    Err(_) => return self.exit(None),
-                },
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => return self.exit(None),
+                }
+            }
+            tick = if took > 0 {
+                MIN_TICK
+            } else {
+                (tick * 2).min(MAX_TICK)
+            };
+            let timeout = if took >= MAX_DRAIN {
+                Duration::ZERO
+            } else {
+                self.sleep_for().min(tick)
+            };
+            self.shared
+                .stage_idle
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            select! {
+                recv(self.wake) -> _ => {}
                 recv(self.ctl) -> msg => match msg {
                     Ok(Control::Flush(reply)) => {
                         self.drain_queue(None);
@@ -191,6 +221,9 @@ impl Stage {
                 },
                 default(timeout) => {}
             }
+            self.shared
+                .stage_idle
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             let now = self.clock.now_unix_nanos();
             self.asm.poll(now, &mut self.kept);
             self.absorb();

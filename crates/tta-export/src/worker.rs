@@ -40,6 +40,9 @@ pub(crate) struct Shared {
     pub(crate) max_hung: u64,
     /// The trace buffer's counters, published by the stage.
     pub(crate) buffer_stats: ArcSwap<tta_sampling::TraceBufferStats>,
+    /// Set while the sampler stage waits between queue drains; producers that find the
+    /// queue filling up wake it (see `SpanPipeline::submit`).
+    pub(crate) stage_idle: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
