@@ -68,7 +68,14 @@ pub fn figures_path() -> PathBuf {
 /// Appends one non-timing figure for `cargo xtask bench` to print.
 ///
 /// `goal` is a human-readable target such as `"<= 200 B"`; `met` whether the figure meets it.
-pub fn report_figure(name: &str, value: f64, unit: &str, peer: Option<(&str, f64)>, goal: &str, met: bool) {
+pub fn report_figure(
+    name: &str,
+    value: f64,
+    unit: &str,
+    peer: Option<(&str, f64)>,
+    goal: &str,
+    met: bool,
+) {
     let path = figures_path();
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
@@ -82,7 +89,11 @@ pub fn report_figure(name: &str, value: f64, unit: &str, peer: Option<(&str, f64
         "goal": goal,
         "met": met,
     });
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(&path) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    {
         let _ = writeln!(f, "{line}");
     }
 }

@@ -170,7 +170,7 @@ impl Stage {
             loop {
                 match self.spans.try_recv() {
                     Ok(span) => {
-                        if took % BURST == 0 {
+                        if took.is_multiple_of(BURST) {
                             // One clock read per burst; each span is counted as it leaves
                             // the queue, so `stats()` never misses one.
                             now = self.clock.now_unix_nanos();
