@@ -7,3 +7,4 @@ mod guide;
 mod hot_reload;
 mod http;
 mod otel;
+mod wiring;
