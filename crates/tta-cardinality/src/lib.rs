@@ -68,7 +68,9 @@ mod sketch;
 mod stats;
 
 pub use error::CardinalityError;
-pub use limiter::{Admission, Admitted, CardinalityLimiter, HASH_PREFIX, OVERFLOW_VALUE};
+pub use limiter::{
+    Admission, Admitted, CardinalityLimiter, HASH_PREFIX, LabelHash, OVERFLOW_VALUE,
+};
 pub use limits::{
     CardinalityLimits, MAX_HASH_BUCKETS, MAX_LABEL_KEYS_CAP, MAX_LABEL_VALUES_CAP,
     MAX_TOTAL_LABEL_VALUES_CAP, MAX_VALUE_LEN_CAP,

@@ -101,6 +101,23 @@ impl KeyState {
     }
 }
 
+/// A label string hashed with a limiter's key, from [`CardinalityLimiter::label_hash`].
+///
+/// Hash a key or value once and pass it to [`CardinalityLimiter::admit_hashed`]; the raw
+/// number ([`get`](Self::get)) can key the caller's own tables too.
+///
+/// `LabelHash::default()` (zero) is a placeholder, not the hash of any particular string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct LabelHash(u64);
+
+impl LabelHash {
+    /// The 64-bit hash.
+    #[inline]
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
 /// How a value was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -315,6 +332,27 @@ impl CardinalityLimiter {
         XxHash3_64::oneshot_with_seed(self.seed, s.as_bytes())
     }
 
+    /// The limiter's keyed hash of `s`, for [`admit_hashed`](Self::admit_hashed).
+    ///
+    /// Callers that also hash labels for their own tables (as `tta-metrics` does for its
+    /// series) hash each key and value once with this and hand the hashes to the limiter,
+    /// instead of hashing every string twice. The hash is keyed like the buckets, so it is
+    /// stable only within this limiter (or limiters built with the same
+    /// [`with_hash_key`](Self::with_hash_key)).
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limiter = CardinalityLimiter::with_hash_key(CardinalityLimits::default(), 7)?;
+    /// let other = CardinalityLimiter::with_hash_key(CardinalityLimits::default(), 7)?;
+    /// assert_eq!(limiter.label_hash("route"), other.label_hash("route"));
+    /// assert_ne!(limiter.label_hash("route"), limiter.label_hash("method"));
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn label_hash(&self, s: &str) -> LabelHash {
+        LabelHash(self.hash(s))
+    }
+
     /// Returns the value to record for label `key` = `value`.
     ///
     /// The value itself while `key` has fewer than `max_label_values` kept values (and the
@@ -337,15 +375,51 @@ impl CardinalityLimiter {
     /// ```
     #[inline]
     pub fn admit(&self, key: &str, value: &str) -> Admitted<'_> {
+        self.admit_inner(key, self.hash(key), value, None)
+    }
+
+    /// [`admit`](Self::admit) with the key's and value's hashes already computed by
+    /// [`label_hash`](Self::label_hash) on this limiter, so neither string is hashed again
+    /// (an over-long value is still truncated and then rehashed).
+    ///
+    /// Same result as `admit(key, value)` when the hashes are this limiter's; hashes from
+    /// elsewhere give wrong (though still bounded) admissions.
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limits = CardinalityLimits { max_label_values: 1, ..Default::default() };
+    /// let limiter = CardinalityLimiter::with_hash_key(limits, 7)?;
+    /// let admit = |k: &str, v: &str| {
+    ///     limiter.admit_hashed(k, limiter.label_hash(k), v, limiter.label_hash(v)).to_shared()
+    /// };
+    /// assert_eq!(&*admit("user_id", "u1"), "u1");
+    /// let bucket = admit("user_id", "u2");
+    /// assert!(bucket.starts_with("hash:"));
+    /// assert_eq!(limiter.admit("user_id", "u2"), &*bucket); // same as `admit`
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn admit_hashed(
+        &self,
+        key: &str,
+        key_hash: LabelHash,
+        value: &str,
+        value_hash: LabelHash,
+    ) -> Admitted<'_> {
+        self.admit_inner(key, key_hash.0, value, Some(value_hash.0))
+    }
+
+    #[inline]
+    fn admit_inner(&self, key: &str, kh: u64, value: &str, vh: Option<u64>) -> Admitted<'_> {
         let max_len = self.limits.max_value_len.load(Ordering::Relaxed);
-        let value = if value.len() > max_len {
+        let (value, vh) = if value.len() > max_len {
             self.truncated_values.fetch_add(1, Ordering::Relaxed);
-            truncate(value, max_len)
+            let value = truncate(value, max_len);
+            (value, self.hash(value))
         } else {
-            value
+            (value, vh.unwrap_or_else(|| self.hash(value)))
         };
-        let vh = self.hash(value);
-        let Some(ks) = self.key_state(key) else {
+        let Some(ks) = self.key_state(kh, key) else {
             self.untracked_key_admissions
                 .fetch_add(1, Ordering::Relaxed);
             return self.coarsen(vh);
@@ -409,8 +483,7 @@ impl CardinalityLimiter {
     }
 
     #[inline]
-    fn key_state(&self, key: &str) -> Option<&KeyState> {
-        let kh = self.hash(key);
+    fn key_state(&self, kh: u64, key: &str) -> Option<&KeyState> {
         if let Some(ks) = self.keys.find(kh, |k| *k.name == *key) {
             return Some(ks);
         }

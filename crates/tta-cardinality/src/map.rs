@@ -281,6 +281,26 @@ mod tests {
     }
 
     #[test]
+    fn find_takes_no_lock() {
+        // `make` runs while the insert holds the writer lock: a `find` that took that lock
+        // (std's mutex is not reentrant) would never return here.
+        let map: InsertOnlyMap<u32> = InsertOnlyMap::new(4);
+        map.get_or_insert_with(1, |v| *v == 1, 10, || Some(1));
+        let mut seen = None;
+        map.get_or_insert_with(
+            2,
+            |v| *v == 2,
+            10,
+            || {
+                seen = map.find(1, |v| *v == 1).copied();
+                Some(2)
+            },
+        );
+        assert_eq!(seen, Some(1));
+        assert_eq!(map.find(2, |v| *v == 2), Some(&2));
+    }
+
+    #[test]
     fn colliding_hashes_are_told_apart_by_eq() {
         let map: InsertOnlyMap<u32> = InsertOnlyMap::new(4);
         for v in 0..4 {

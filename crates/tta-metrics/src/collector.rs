@@ -5,9 +5,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use tta_cardinality::map::{Insert, InsertOnlyMap};
-use tta_cardinality::{Admitted, CardinalityLimiter, CardinalityStats};
+use tta_cardinality::{Admitted, CardinalityLimiter, CardinalityStats, LabelHash};
 use tta_core::{Clock, MetricSeries, MetricValue, MetricsSnapshot, SystemClock};
-use twox_hash::XxHash3_64;
 
 use crate::histogram::{LogHistogram, exposed_bounds};
 use crate::names::{sanitize_label_name, sanitize_metric_name};
@@ -25,6 +24,12 @@ pub const MAX_LABELS: usize = 16;
 pub const PRIMITIVE_LABEL: &str = "primitive";
 /// Label of the per-metric overflow series.
 pub const OVERFLOW_LABEL: &str = "tta_overflow";
+/// Distinct label keys whose strings the collector shares between series; further keys get
+/// a string per series.
+const MAX_INTERNED_KEYS: usize = 1024;
+
+/// Gives every collector its own id, so a [`MetricKey`] knows which collector it is bound to.
+static NEXT_COLLECTOR_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Exposed name of the executions counter (labels `primitive`, `outcome`).
 pub const EXECUTIONS_METRIC: &str = "tta_executions_total";
@@ -123,6 +128,22 @@ impl Series {
                 .into_iter()
                 .all(|(k, v)| self.labels.iter().any(|(sk, sv)| **sk == *k && **sv == *v))
     }
+
+    /// [`matches`](Self::matches) for shared strings: equal pointers (interned keys, the
+    /// limiter's kept values) decide without reading the strings.
+    #[inline]
+    fn matches_shared(&self, pairs: &[(Arc<str>, Arc<str>)]) -> bool {
+        #[inline]
+        fn same(a: &Arc<str>, b: &Arc<str>) -> bool {
+            Arc::ptr_eq(a, b) || **a == **b
+        }
+        self.labels.len() == pairs.len()
+            && pairs.iter().all(|(k, v)| {
+                self.labels
+                    .iter()
+                    .any(|(sk, sv)| same(sk, k) && same(sv, v))
+            })
+    }
 }
 
 struct Family {
@@ -131,8 +152,6 @@ struct Family {
     name: Box<str>,
     series: InsertOnlyMap<Series>,
     overflow: OnceLock<Series>,
-    /// Interned label keys, so series of a family share their key strings.
-    keys: Mutex<Vec<Arc<str>>>,
 }
 
 impl Family {
@@ -142,7 +161,6 @@ impl Family {
             name: name.into(),
             series: InsertOnlyMap::new(16),
             overflow: OnceLock::new(),
-            keys: Mutex::new(Vec::new()),
         }
     }
 
@@ -151,18 +169,6 @@ impl Family {
             labels: Box::new([(Arc::from(OVERFLOW_LABEL), Arc::from("true"))]),
             value: Value::new(self.kind),
         })
-    }
-
-    fn intern(&self, key: &str) -> Arc<str> {
-        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(k) = keys.iter().find(|k| ***k == *key) {
-            return Arc::clone(k);
-        }
-        let k: Arc<str> = Arc::from(key);
-        if keys.len() < MAX_LABELS * 4 {
-            keys.push(Arc::clone(&k));
-        }
-        k
     }
 }
 
@@ -229,6 +235,104 @@ pub struct ExecutionTotals {
     pub overflowed_series: u64,
     /// Records that went to an overflow metric because [`MAX_METRIC_NAMES`] was reached.
     pub overflowed_names: u64,
+}
+
+/// A metric's name and labels prepared once, for the lock-free one-probe record path
+/// ([`MetricsCollector::counter_for`], [`gauge_for`](MetricsCollector::gauge_for),
+/// [`histogram_for`](MetricsCollector::histogram_for)).
+///
+/// The by-name calls (`counter(name, &labels)`) hash the name and every label string on
+/// each call. A key is built once (labels past [`MAX_LABELS`] are dropped and a repeated key
+/// keeps its first value, as the by-name calls do), and on its first use with a collector it
+/// is *bound* to it: its labels go through that collector's cardinality limiter once and the
+/// series hash and the metric are cached in the key. Every later use is one probe of the
+/// series table with the cached hash, comparing shared pointers: no hashing, no allocation,
+/// no lock. Limits still apply: a value past the limit is bound to its `hash:` bucket (or
+/// overflow value), exactly the series the by-name call records into at bind time. A key
+/// bound while over the limit stays with its bucket if limits are raised later; build a new
+/// key to pick the value up as-is.
+///
+/// A key is cheap to clone (clones keep the binding). Used with a collector other than the
+/// one it is bound to, it records correctly through the by-name path.
+///
+/// ```
+/// use tta_metrics::{MetricKey, MetricsCollector, MetricsConfig};
+/// let config = MetricsConfig { max_label_values: 1, ..Default::default() };
+/// let collector = MetricsCollector::with_hash_key(config, 7)?;
+/// let api = MetricKey::new("requests_total", &[("route", "/api")]);
+/// let health = MetricKey::new("requests_total", &[("route", "/health")]);
+/// collector.counter_for(&api).increment(1);
+/// collector.counter_for(&health).increment(1); // past the limit of 1: a hash bucket
+/// let stats = collector.cardinality_stats();
+/// assert_eq!(stats.label_cardinality["route"], 1);
+/// assert_eq!(stats.dropped_labels, vec!["route".to_string()]);
+/// let text = collector.render_prometheus();
+/// assert!(text.contains("requests_total{route=\"/api\"} 1"));
+/// assert!(text.contains("requests_total{route=\"hash:"));
+/// # Ok::<(), tta_metrics::MetricsError>(())
+/// ```
+#[derive(Clone)]
+pub struct MetricKey {
+    name: Arc<str>,
+    /// Raw labels, truncated to [`MAX_LABELS`] and deduplicated by key.
+    labels: Box<[(Arc<str>, Arc<str>)]>,
+    bound: OnceLock<Bound>,
+}
+
+/// What a [`MetricKey`] caches on first use with a collector.
+#[derive(Clone)]
+struct Bound {
+    owner: u64,
+    /// Admitted labels (interned keys, the limiter's kept values or a bucket).
+    labels: Box<[(Arc<str>, Arc<str>)]>,
+    hash: u64,
+    /// The family per [`MetricKind`], resolved on first use of that kind.
+    families: [OnceLock<Arc<Family>>; 3],
+}
+
+impl MetricKey {
+    /// A key for metric `name` with these labels (not yet bound to a collector).
+    ///
+    /// ```
+    /// let key = tta_metrics::MetricKey::new("jobs_total", &[("queue", "high"), ("queue", "low")]);
+    /// assert_eq!(key.name(), "jobs_total");
+    /// assert_eq!(key.labels().collect::<Vec<_>>(), vec![("queue", "high")]);
+    /// ```
+    pub fn new<K: AsRef<str>, V: AsRef<str>>(name: &str, labels: &[(K, V)]) -> Self {
+        let labels = &labels[..labels.len().min(MAX_LABELS)];
+        let mut kept: Vec<(Arc<str>, Arc<str>)> = Vec::with_capacity(labels.len());
+        for (k, v) in labels {
+            let k = k.as_ref();
+            if !kept.iter().any(|(seen, _)| **seen == *k) {
+                kept.push((Arc::from(k), Arc::from(v.as_ref())));
+            }
+        }
+        Self {
+            name: Arc::from(name),
+            labels: kept.into_boxed_slice(),
+            bound: OnceLock::new(),
+        }
+    }
+
+    /// The metric name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The labels as given (after truncation to [`MAX_LABELS`] and deduplication).
+    pub fn labels(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.labels.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+impl std::fmt::Debug for MetricKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricKey")
+            .field("name", &self.name)
+            .field("labels", &self.labels)
+            .field("bound", &self.bound.get().is_some())
+            .finish()
+    }
 }
 
 /// A counter handle from [`MetricsCollector::counter`]; a no-op when metrics are disabled.
@@ -331,13 +435,15 @@ impl Histogram<'_> {
 /// # Ok::<(), tta_metrics::MetricsError>(())
 /// ```
 pub struct MetricsCollector {
+    id: u64,
     config: Mutex<MetricsConfig>,
     enabled: AtomicBool,
     limiter: CardinalityLimiter,
-    seed: u64,
     executions: InsertOnlyMap<Execution>,
     families: InsertOnlyMap<FamilyEntry>,
-    overflow_families: [Family; 3],
+    overflow_families: [Arc<Family>; 3],
+    /// Label key strings shared by every series (and by bound [`MetricKey`]s).
+    label_keys: InsertOnlyMap<Arc<str>>,
     help: Mutex<BTreeMap<String, String>>,
     series_count: AtomicUsize,
     rejected_values: AtomicU64,
@@ -359,6 +465,18 @@ impl std::fmt::Debug for MetricsCollector {
 fn mix(h: u64) -> u64 {
     let h = (h ^ (h >> 32)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     h ^ (h >> 32)
+}
+
+/// Hash of one label pair; a label set's hash is the wrapping sum, so order does not matter.
+#[inline]
+fn pair_hash(key_hash: u64, value_hash: u64) -> u64 {
+    mix(key_hash ^ value_hash.rotate_left(23))
+}
+
+/// Key of a metric family in the families table: the name's hash, separated by kind.
+#[inline]
+fn family_hash(name_hash: u64, kind: MetricKind) -> u64 {
+    name_hash ^ (kind as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl MetricsCollector {
@@ -390,21 +508,25 @@ impl MetricsCollector {
     pub fn with_hash_key(config: MetricsConfig, key: u64) -> Result<Self, MetricsError> {
         config.validate()?;
         let limiter = CardinalityLimiter::with_hash_key(config.cardinality_limits(), key)?;
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
         Ok(Self {
+            id: NEXT_COLLECTOR_ID.fetch_add(1, Ordering::Relaxed),
             enabled: AtomicBool::new(config.enabled),
             config: Mutex::new(config),
             limiter,
-            seed,
             executions: InsertOnlyMap::new(16),
             families: InsertOnlyMap::new(16),
             overflow_families: [
-                Family::new(MetricKind::Counter, "tta_overflow_counter_total".into()),
-                Family::new(MetricKind::Gauge, "tta_overflow_gauge".into()),
-                Family::new(MetricKind::Histogram, "tta_overflow_histogram".into()),
+                Arc::new(Family::new(
+                    MetricKind::Counter,
+                    "tta_overflow_counter_total".into(),
+                )),
+                Arc::new(Family::new(MetricKind::Gauge, "tta_overflow_gauge".into())),
+                Arc::new(Family::new(
+                    MetricKind::Histogram,
+                    "tta_overflow_histogram".into(),
+                )),
             ],
+            label_keys: InsertOnlyMap::new(16),
             help: Mutex::new(BTreeMap::new()),
             series_count: AtomicUsize::new(0),
             rejected_values: AtomicU64::new(0),
@@ -449,14 +571,11 @@ impl MetricsCollector {
         self.enabled.load(Ordering::Relaxed)
     }
 
+    /// The limiter's keyed hash: one hash per string serves both the collector's tables and
+    /// the limiter.
     #[inline]
     fn hash(&self, s: &str) -> u64 {
-        XxHash3_64::oneshot_with_seed(self.seed, s.as_bytes())
-    }
-
-    #[inline]
-    fn pair_hash(&self, k: &str, v: &str) -> u64 {
-        mix(self.hash(k) ^ self.hash(v).rotate_left(23))
+        self.limiter.label_hash(s).get()
     }
 
     /// Records one execution of primitive `name` that took `duration_ms` milliseconds.
@@ -486,11 +605,21 @@ impl MetricsCollector {
     }
 
     fn execution(&self, name: &str) -> Option<&Execution> {
-        if let Some(e) = self.executions.find(self.hash(name), |e| *e.name == *name) {
+        let hv = self.limiter.label_hash(name);
+        if let Some(e) = self.executions.find(hv.get(), |e| *e.name == *name) {
             return Some(e);
         }
-        let admitted = self.limiter.admit(PRIMITIVE_LABEL, name);
-        let h = self.hash(&admitted);
+        let admitted = self.limiter.admit_hashed(
+            PRIMITIVE_LABEL,
+            self.limiter.label_hash(PRIMITIVE_LABEL),
+            name,
+            hv,
+        );
+        let h = if admitted.is_kept() && admitted.len() == name.len() {
+            hv.get()
+        } else {
+            self.hash(&admitted)
+        };
         let limits = self.limiter.limits();
         let target = limits.max_label_values + limits.hash_buckets + 1;
         match self.executions.get_or_insert_with(
@@ -650,6 +779,124 @@ impl MetricsCollector {
         }
     }
 
+    /// The counter for a prepared [`MetricKey`]: one lock-free probe of the series table
+    /// with the hash the key cached, no hashing, no allocation, no lock.
+    ///
+    /// The key's labels go through the limiter once, on its first use with this collector
+    /// (see [`MetricKey`]); the handle borrows both the collector and the key.
+    ///
+    /// ```
+    /// use tta_metrics::{MetricKey, MetricsCollector, MetricsConfig};
+    /// let collector = MetricsCollector::new(MetricsConfig::default())?;
+    /// let key = MetricKey::new("requests_total", &[("route", "/api")]);
+    /// for _ in 0..3 {
+    ///     collector.counter_for(&key).increment(1);
+    /// }
+    /// // The same series as the by-name path.
+    /// assert_eq!(collector.counter("requests_total", &[("route", "/api")]).value(), 3);
+    /// # Ok::<(), tta_metrics::MetricsError>(())
+    /// ```
+    #[inline]
+    pub fn counter_for<'a>(&'a self, key: &'a MetricKey) -> Counter<'a> {
+        match self.series_for(MetricKind::Counter, key).map(|s| &s.value) {
+            Some(Value::Counter(c)) => Counter(Some(c)),
+            _ => Counter(None),
+        }
+    }
+
+    /// The gauge for a prepared [`MetricKey`] (see [`counter_for`](Self::counter_for)).
+    ///
+    /// ```
+    /// # let collector = tta_metrics::MetricsCollector::new(Default::default())?;
+    /// let key = tta_metrics::MetricKey::new("queue_depth", &[("queue", "spans")]);
+    /// collector.gauge_for(&key).set(7.0);
+    /// assert_eq!(collector.gauge("queue_depth", &[("queue", "spans")]).value(), 7.0);
+    /// # Ok::<(), tta_metrics::MetricsError>(())
+    /// ```
+    #[inline]
+    pub fn gauge_for<'a>(&'a self, key: &'a MetricKey) -> Gauge<'a> {
+        match self.series_for(MetricKind::Gauge, key).map(|s| &s.value) {
+            Some(Value::Gauge(g)) => Gauge(Some(g)),
+            _ => Gauge(None),
+        }
+    }
+
+    /// The histogram for a prepared [`MetricKey`] (see [`counter_for`](Self::counter_for)).
+    ///
+    /// ```
+    /// # let collector = tta_metrics::MetricsCollector::new(Default::default())?;
+    /// let key = tta_metrics::MetricKey::new("latency_ms", &[("route", "/api")]);
+    /// assert!(collector.histogram_for(&key).record(3.5));
+    /// assert!(collector.render_prometheus().contains("latency_ms_count{route=\"/api\"} 1"));
+    /// # Ok::<(), tta_metrics::MetricsError>(())
+    /// ```
+    #[inline]
+    pub fn histogram_for<'a>(&'a self, key: &'a MetricKey) -> Histogram<'a> {
+        let hist = match self
+            .series_for(MetricKind::Histogram, key)
+            .map(|s| &s.value)
+        {
+            Some(Value::Histogram(h)) => Some(&**h),
+            _ => None,
+        };
+        Histogram {
+            hist,
+            rejected: &self.rejected_values,
+        }
+    }
+
+    /// The series of a prepared key: bound to this collector on first use (labels admitted,
+    /// hash computed), then one probe with the cached hash and pointer comparisons.
+    #[inline]
+    fn series_for<'a>(&'a self, kind: MetricKind, key: &'a MetricKey) -> Option<&'a Series> {
+        if !self.enabled() {
+            return None;
+        }
+        let bound = key.bound.get_or_init(|| self.bind(key));
+        if bound.owner != self.id {
+            // Bound to another collector: take the by-name path (correct, just slower).
+            return self.series(kind, &key.name, &key.labels);
+        }
+        let family =
+            bound.families[kind.index()].get_or_init(|| Arc::clone(self.family(kind, &key.name)));
+        if let Some(s) = family
+            .series
+            .find(bound.hash, |s| s.matches_shared(&bound.labels))
+        {
+            return Some(s);
+        }
+        self.insert_series(
+            family,
+            bound.hash,
+            |s| s.matches_shared(&bound.labels),
+            || bound.labels.clone(),
+        )
+    }
+
+    /// Admits a key's labels and computes its series hash, for this collector.
+    #[cold]
+    fn bind(&self, key: &MetricKey) -> Bound {
+        let mut hash = 0u64;
+        let labels: Box<[(Arc<str>, Arc<str>)]> = key
+            .labels
+            .iter()
+            .map(|(k, v)| {
+                let hk = self.limiter.label_hash(k);
+                let admitted = self
+                    .limiter
+                    .admit_hashed(k, hk, v, self.limiter.label_hash(v));
+                hash = hash.wrapping_add(pair_hash(hk.get(), self.hash(&admitted)));
+                (self.intern_key(k), admitted.to_shared())
+            })
+            .collect();
+        Bound {
+            owner: self.id,
+            labels,
+            hash,
+            families: Default::default(),
+        }
+    }
+
     /// The series for `name` + `labels`, created (within limits) if new.
     #[inline]
     fn series<K: AsRef<str>, V: AsRef<str>>(
@@ -663,29 +910,51 @@ impl MetricsCollector {
         }
         let family = self.family(kind, name);
         let labels = &labels[..labels.len().min(MAX_LABELS)];
+        // Each key and value is hashed once: the hashes key the series table here and the
+        // limiter's tables on the slow path.
+        let mut hashes = [(LabelHash::default(), LabelHash::default()); MAX_LABELS];
+        let mut h = 0u64;
+        for ((k, v), slot) in labels.iter().zip(hashes.iter_mut()) {
+            *slot = (
+                self.limiter.label_hash(k.as_ref()),
+                self.limiter.label_hash(v.as_ref()),
+            );
+            h = h.wrapping_add(pair_hash(slot.0.get(), slot.1.get()));
+        }
         // Fast path: the raw labels name a series that exists, so admission already happened.
         let raw = || labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
-        let h = raw().fold(0u64, |acc, (k, v)| acc.wrapping_add(self.pair_hash(k, v)));
         if let Some(s) = family.series.find(h, |s| s.matches(labels.len(), raw())) {
             return Some(s);
         }
-        self.series_slow(family, labels)
+        self.series_slow(family, labels, &hashes)
     }
 
+    /// A value the series table does not know as-is: admit it (reusing its hashes), then
+    /// look up the admitted label set.
     fn series_slow<'a, K: AsRef<str>, V: AsRef<str>>(
         &'a self,
         family: &'a Family,
         labels: &[(K, V)],
+        hashes: &[(LabelHash, LabelHash)],
     ) -> Option<&'a Series> {
         // Admit every value; duplicate keys keep their first occurrence.
         let mut admitted: [Option<(&str, Admitted<'_>)>; MAX_LABELS] = [None; MAX_LABELS];
         let mut n = 0;
-        for (k, v) in labels {
-            let k = k.as_ref();
+        let mut h = 0u64;
+        for ((k, v), &(hk, hv)) in labels.iter().zip(hashes) {
+            let (k, v) = (k.as_ref(), v.as_ref());
             if admitted[..n].iter().flatten().any(|(seen, _)| *seen == k) {
                 continue;
             }
-            admitted[n] = Some((k, self.limiter.admit(k, v.as_ref())));
+            let a = self.limiter.admit_hashed(k, hk, v, hv);
+            // A kept value is `v` itself unless truncated; buckets are hashed anew.
+            let ah = if a.is_kept() && a.len() == v.len() {
+                hv.get()
+            } else {
+                self.hash(&a)
+            };
+            h = h.wrapping_add(pair_hash(hk.get(), ah));
+            admitted[n] = Some((k, a));
             n += 1;
         }
         let pairs = || {
@@ -694,41 +963,74 @@ impl MetricsCollector {
                 .flatten()
                 .map(|(k, v)| (*k, v.as_str()))
         };
-        let h = pairs().fold(0u64, |acc, (k, v)| acc.wrapping_add(self.pair_hash(k, v)));
         if let Some(s) = family.series.find(h, |s| s.matches(n, pairs())) {
             return Some(s);
         }
-        let make = || {
-            self.series_count
-                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
-                    (c < MAX_SERIES).then_some(c + 1)
+        self.insert_series(
+            family,
+            h,
+            |s| s.matches(n, pairs()),
+            || {
+                admitted[..n]
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (self.intern_key(k), v.to_shared()))
+                    .collect()
+            },
+        )
+    }
+
+    /// Creates a series (within [`MAX_SERIES`]) or falls back to the family's overflow series.
+    fn insert_series<'a>(
+        &'a self,
+        family: &'a Family,
+        h: u64,
+        eq: impl FnMut(&Series) -> bool,
+        labels: impl FnOnce() -> Box<[(Arc<str>, Arc<str>)]>,
+    ) -> Option<&'a Series> {
+        // Series are never removed, so a full count means no insert can succeed: skip the lock.
+        if self.series_count.load(Ordering::Relaxed) < MAX_SERIES {
+            let make = || {
+                self.series_count
+                    .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
+                        (c < MAX_SERIES).then_some(c + 1)
+                    })
+                    .ok()?;
+                Some(Series {
+                    labels: labels(),
+                    value: Value::new(family.kind),
                 })
-                .ok()?;
-            let labels: Box<[(Arc<str>, Arc<str>)]> = admitted[..n]
-                .iter()
-                .flatten()
-                .map(|(k, v)| (family.intern(k), v.to_shared()))
-                .collect();
-            Some(Series {
-                labels,
-                value: Value::new(family.kind),
-            })
-        };
-        match family
-            .series
-            .get_or_insert_with(h, |s| s.matches(n, pairs()), MAX_SERIES, make)
-        {
-            Insert::Found(s) | Insert::Inserted(s) => Some(s),
-            Insert::Refused | Insert::Full => {
-                self.overflowed_series.fetch_add(1, Ordering::Relaxed);
-                Some(family.overflow_series())
+            };
+            if let Insert::Found(s) | Insert::Inserted(s) =
+                family.series.get_or_insert_with(h, eq, MAX_SERIES, make)
+            {
+                return Some(s);
             }
+        }
+        self.overflowed_series.fetch_add(1, Ordering::Relaxed);
+        Some(family.overflow_series())
+    }
+
+    /// The shared string for label key `key` (one per distinct key, up to a bound).
+    fn intern_key(&self, key: &str) -> Arc<str> {
+        let h = self.hash(key);
+        if let Some(k) = self.label_keys.find(h, |k| **k == *key) {
+            return Arc::clone(k);
+        }
+        match self.label_keys.get_or_insert_with(
+            h,
+            |k| **k == *key,
+            MAX_INTERNED_KEYS,
+            || Some(Arc::from(key)),
+        ) {
+            Insert::Found(k) | Insert::Inserted(k) => Arc::clone(k),
+            Insert::Refused | Insert::Full => Arc::from(key),
         }
     }
 
     #[inline]
-    fn family(&self, kind: MetricKind, name: &str) -> &Family {
-        let h = self.hash(name) ^ (kind as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    fn family(&self, kind: MetricKind, name: &str) -> &Arc<Family> {
+        let h = family_hash(self.hash(name), kind);
         if let Some(e) = self.families.find(h, |e| e.kind == kind && *e.raw == *name) {
             return &e.family;
         }

@@ -72,3 +72,67 @@ fn known_series_record_without_allocating() {
         1_001
     );
 }
+
+#[test]
+fn prepared_keys_and_handles_record_without_allocating() {
+    use tta_metrics::MetricKey;
+    let config = MetricsConfig {
+        max_label_values: 1,
+        ..Default::default()
+    };
+    let collector = MetricsCollector::new(config).expect("valid");
+    let kept = MetricKey::new("requests_total", &[("route", "/api"), ("method", "GET")]);
+    // Past the limit of 1 per key: bound to bucket values, still a known series afterwards.
+    let hashed = MetricKey::new("requests_total", &[("route", "/b"), ("method", "PUT")]);
+    let gauge = MetricKey::new("queue_depth", &[("queue", "spans")]);
+    let hist = MetricKey::new("latency_ms", &[("queue", "spans")]);
+    // First use binds the keys and creates the series (allocates).
+    collector.counter_for(&kept).increment(1);
+    collector.counter_for(&hashed).increment(1);
+    collector.gauge_for(&gauge).set(1.0);
+    collector.histogram_for(&hist).record(1.0);
+    let handle = collector.counter_for(&kept);
+    let ((), allocs) = allocations_in(|| {
+        for i in 0..1_000 {
+            collector.counter_for(&kept).increment(1);
+            collector.counter_for(&hashed).increment(1);
+            collector.gauge_for(&gauge).set(f64::from(i));
+            collector.histogram_for(&hist).record(f64::from(i));
+            handle.increment(1);
+        }
+    });
+    assert_eq!(allocs, 0, "prepared-key records allocated");
+    assert_eq!(collector.counter_for(&kept).value(), 2_001);
+    assert_eq!(collector.counter_for(&hashed).value(), 1_001);
+    assert_eq!(
+        collector
+            .counter("requests_total", &[("method", "GET"), ("route", "/api")])
+            .value(),
+        2_001
+    );
+}
+
+#[test]
+fn over_limit_records_allocate_nothing_once_buckets_exist() {
+    let config = MetricsConfig {
+        max_label_values: 10,
+        ..Default::default()
+    };
+    let collector = MetricsCollector::new(config).expect("valid");
+    let values: Vec<String> = (0..2_000).map(|i| format!("user-{i}")).collect();
+    for v in &values {
+        collector
+            .counter("logins_total", &[("user_id", v)])
+            .increment(1);
+    }
+    let ((), allocs) = allocations_in(|| {
+        for v in &values {
+            collector
+                .counter("logins_total", &[("user_id", v)])
+                .increment(1);
+        }
+    });
+    assert_eq!(allocs, 0, "over-limit records allocated");
+    let stats = collector.cardinality_stats();
+    assert_eq!(stats.label_cardinality["user_id"], 10);
+}

@@ -5,3 +5,4 @@ mod concurrency;
 mod exposition;
 mod flood;
 mod guide;
+mod keys;
