@@ -32,6 +32,8 @@ struct Threads {
 /// See the [crate docs](crate) for the data flow and an example.
 pub struct SpanPipeline {
     spans_tx: Sender<Span>,
+    /// Traces decided (and kept) by the caller, which skip the trace buffer.
+    decided_tx: Sender<Vec<Span>>,
     /// Wakes the sampler stage early when the queue fills faster than it drains.
     wake_tx: Sender<()>,
     /// Queue depth at which a producer wakes an idle stage.
@@ -169,6 +171,7 @@ impl SpanPipeline {
         let (spans_tx, spans_rx) = bounded(capacity);
         let (ctl_tx, ctl_rx) = unbounded();
         let (wake_tx, wake_rx) = bounded(1);
+        let (decided_tx, decided_rx) = bounded((capacity / 8).max(16));
         let batch_capacity = capacity.div_ceil(config.batch_size.max(1)).max(2);
         let (batch_tx, batch_rx) = bounded(batch_capacity);
 
@@ -176,6 +179,7 @@ impl SpanPipeline {
             spans_rx.clone(),
             ctl_rx,
             wake_rx,
+            decided_rx,
             batch_tx,
             asm,
             Arc::clone(&shared),
@@ -204,6 +208,7 @@ impl SpanPipeline {
         }
         let sync_exec = Mutex::new(Exec::new(Arc::clone(&shared), "tta-export-flush".into()));
         Ok(Self {
+            decided_tx,
             wake_at: (capacity / 8).max(1),
             wake_tx,
             spans_tx,
@@ -250,6 +255,41 @@ impl SpanPipeline {
                 false
             }
         }
+    }
+
+    /// Hands over the spans of a trace whose sampling decision the caller already made and
+    /// which it keeps (the tracing layer decides a local trace when its root ends), straight
+    /// to the batcher: they skip the trace buffer. Spans should carry the keeping
+    /// threshold in `sampling_threshold`. Never blocks; a full queue drops them and counts.
+    pub fn submit_decided(&self, spans: Vec<Span>) -> bool {
+        let n = spans.len() as u64;
+        match self.decided_tx.try_send(spans) {
+            Ok(()) => {
+                if self
+                    .shared
+                    .stage_idle
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    && self.decided_tx.len() * 8 >= self.decided_tx.capacity().unwrap_or(8)
+                {
+                    let _ = self.wake_tx.try_send(());
+                }
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                add(&self.shared.counters.dropped_queue_full, n);
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                add(&self.shared.counters.dropped_after_shutdown, n);
+                false
+            }
+        }
+    }
+
+    /// Counts spans of traces the caller decided to drop without submitting them, so
+    /// `stats().submitted` and `sampled_out` still account for every span.
+    pub fn record_sampled_out(&self, spans: u64) {
+        add(&self.shared.counters.decided_out, spans);
     }
 
     /// Decides every buffered trace now, cuts the partial batch, exports everything accepted
@@ -315,11 +355,11 @@ impl SpanPipeline {
         let accepted = get(&c.received) + queue_depth as u64;
         let last_success = get(&c.last_success_unix_nanos);
         PipelineStats {
-            submitted: accepted + dropped_queue_full + dropped_after_shutdown,
+            submitted: accepted + dropped_queue_full + dropped_after_shutdown + get(&c.decided_out),
             accepted,
             dropped_queue_full,
             dropped_after_shutdown,
-            sampled_out: get(&c.sampled_out),
+            sampled_out: get(&c.sampled_out) + get(&c.decided_out),
             kept_spans: get(&c.kept_spans),
             buffered_spans: get(&c.buffered_spans),
             exported_spans: get(&c.exported_spans),

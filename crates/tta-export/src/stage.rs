@@ -99,6 +99,8 @@ pub(crate) struct Stage {
     pub(crate) ctl: Receiver<Control>,
     /// Early wake-ups from producers that found the span queue filling up.
     pub(crate) wake: Receiver<()>,
+    /// Traces the caller already decided to keep; they skip the assembler.
+    pub(crate) decided: Receiver<Vec<Span>>,
     pub(crate) batches: Sender<Batch>,
     pub(crate) asm: Box<dyn Assembler>,
     pub(crate) shared: Arc<Shared>,
@@ -134,6 +136,7 @@ impl Stage {
         spans: Receiver<Span>,
         ctl: Receiver<Control>,
         wake: Receiver<()>,
+        decided: Receiver<Vec<Span>>,
         batches: Sender<Batch>,
         asm: Box<dyn Assembler>,
         shared: Arc<Shared>,
@@ -143,6 +146,7 @@ impl Stage {
             spans,
             ctl,
             wake,
+            decided,
             batches,
             asm,
             shared,
@@ -165,7 +169,7 @@ impl Stage {
         // queue stays empty and shrinks as soon as spans arrive.
         let mut tick = MIN_TICK;
         loop {
-            let mut took = 0usize;
+            let mut took = self.drain_decided();
             let mut now = 0;
             loop {
                 match self.spans.try_recv() {
@@ -203,6 +207,7 @@ impl Stage {
                 recv(self.wake) -> _ => {}
                 recv(self.ctl) -> msg => match msg {
                     Ok(Control::Flush(reply)) => {
+                        self.drain_decided();
                         self.drain_queue(None);
                         self.asm.flush_all(&mut self.kept);
                         self.absorb();
@@ -251,7 +256,11 @@ impl Stage {
     }
 
     fn count_received(&mut self) {
-        self.received += 1;
+        self.count_received_n(1);
+    }
+
+    fn count_received_n(&mut self, n: u64) {
+        self.received += n;
         // Single writer: a plain store is enough and cheaper than an atomic add.
         self.shared
             .counters
@@ -328,6 +337,19 @@ impl Stage {
         }
     }
 
+    /// Moves every trace the caller already decided into the current batch; returns the
+    /// number of spans taken.
+    fn drain_decided(&mut self) -> usize {
+        let mut took = 0;
+        while let Ok(spans) = self.decided.try_recv() {
+            took += spans.len();
+            self.count_received_n(spans.len() as u64);
+            self.kept.extend(spans);
+            self.absorb();
+        }
+        took
+    }
+
     /// Takes what is queued now (not what arrives meanwhile) into the assembler.
     fn drain_queue(&mut self, deadline: Option<Instant>) {
         let queued = self.spans.len();
@@ -349,7 +371,8 @@ impl Stage {
     fn shutdown(mut self, deadline: Instant) -> StageExit {
         // Keep draining while producers still add: spans accepted before the handle closed
         // the queue count as accepted and must go out.
-        while !self.spans.is_empty() && Instant::now() < deadline {
+        while (!self.spans.is_empty() || !self.decided.is_empty()) && Instant::now() < deadline {
+            self.drain_decided();
             self.drain_queue(Some(deadline));
         }
         self.exit(Some(deadline))

@@ -179,6 +179,8 @@ pub(crate) struct Counters {
     pub(crate) dropped_queue_full: AtomicU64,
     pub(crate) dropped_after_shutdown: AtomicU64,
     pub(crate) sampled_out: AtomicU64,
+    /// Spans of traces the caller decided to drop before submitting (`record_sampled_out`).
+    pub(crate) decided_out: AtomicU64,
     pub(crate) kept_spans: AtomicU64,
     pub(crate) buffered_spans: AtomicU64,
     pub(crate) exported_spans: AtomicU64,
@@ -201,6 +203,7 @@ impl Counters {
             dropped_queue_full: AtomicU64::new(0),
             dropped_after_shutdown: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
+            decided_out: AtomicU64::new(0),
             kept_spans: AtomicU64::new(0),
             buffered_spans: AtomicU64::new(0),
             exported_spans: AtomicU64::new(0),

@@ -338,3 +338,44 @@ fn retry_policy_honours_the_deadline() {
     let st = p.stats();
     assert_eq!((st.retries, st.failed_batches, st.failed_spans), (0, 1, 2));
 }
+
+/// Traces the caller already decided skip the trace buffer: a kept trace whose root has a
+/// remote parent (which the buffer would hold until its decision wait) is exported at once,
+/// and spans the caller dropped are still accounted for.
+#[test]
+fn caller_decided_traces_skip_the_buffer_and_are_counted() {
+    let exporter = Arc::new(InMemoryExporter::new());
+    let config = ExportConfig {
+        export_interval_seconds: 0.05,
+        ..ExportConfig::default()
+    };
+    let mut s = sampling(0.0);
+    s.decision_wait_ms = 600_000;
+    let pipeline = SpanPipeline::start(
+        config,
+        Arc::new(CompositeSampler::new(s.clone())),
+        &s,
+        vec![Box::new(Arc::clone(&exporter))],
+    )
+    .unwrap();
+    let mut trace = traces(1, 3);
+    for span in &mut trace {
+        if span.parent_span_id.is_none() {
+            span.parent_span_id = Some(SpanId::random()); // a remote caller's span
+        }
+        span.sampling_threshold = Some(0);
+    }
+    let ids: HashSet<SpanId> = trace.iter().map(|s| s.span_id).collect();
+    assert!(pipeline.submit_decided(trace));
+    pipeline.record_sampled_out(5);
+    wait_until("decided spans exported", || exporter.len() == 3);
+    let exported: HashSet<SpanId> = exporter.spans().iter().map(|s| s.span_id).collect();
+    assert_eq!(exported, ids);
+    let stats = pipeline.stats();
+    assert_eq!(stats.submitted, 8);
+    assert_eq!(stats.sampled_out, 5);
+    assert_eq!(stats.exported_spans, 3);
+    assert_eq!(stats.buffered_spans, 0);
+    let report = pipeline.shutdown(Duration::from_secs(5));
+    assert_eq!(report.lost(), 0);
+}
