@@ -12,7 +12,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tta_core::{
     AttributeValue, SharedStr, Span, SpanId, SpanKind, SpanStatus, TraceId, TraceParent, TraceState,
 };
-use tta_sampling::ParentContext;
+use tta_sampling::{ParentContext, SamplingDecision, SamplingReason, SamplingResult, Threshold};
 
 use crate::Observability;
 use crate::overhead::INLINE_SAMPLE_EVERY;
@@ -25,8 +25,13 @@ use crate::overhead::INLINE_SAMPLE_EVERY;
 /// - Every span is timed; on close `record_execution(name, duration_ms, success)` is called,
 ///   where a span failed if it has an `error` field (any value but `false`) or an
 ///   ERROR-level event was recorded inside it.
-/// - Every ended span is submitted to the pipeline (never blocking), which keeps whole traces
-///   by the tail rules: errors and slow traces always, the rest by the head decision.
+/// - Finished spans wait in their local root (the first span of the trace in this process)
+///   until it ends; then the whole local trace is decided by the tail rules (errors and slow
+///   traces always, the rest by the head decision) right there. Kept traces go to the
+///   pipeline already decided, so they skip the trace buffer and a trace continued from a
+///   remote caller is exported at once; dropped ones cost no queue traffic at all. Spans
+///   that end after their root, and traces of more than 512 spans, go through the
+///   pipeline's trace buffer instead, which decides them by the same rules.
 ///
 /// ```
 /// use tracing_subscriber::layer::SubscriberExt;
@@ -56,16 +61,43 @@ impl TtaLayer {
     }
 }
 
+/// Most spans a local trace collects under its root before handing them to the pipeline's
+/// trace buffer (which has a byte budget) instead.
+const LOCAL_TRACE_MAX_SPANS: usize = 512;
+
 /// Per-span state kept in the registry's extensions.
 struct SpanState {
     trace_id: TraceId,
     span_id: SpanId,
     parent: Option<SpanId>,
     start_unix_nanos: u64,
+    /// The head decision's threshold when the head kept the trace.
     threshold: Option<u64>,
+    /// Whether the head kept the trace (a parent-based decision may keep it without `th`).
+    head_sampled: bool,
+    head_reason: SamplingReason,
     error: bool,
     kind: SpanKind,
     attributes: Vec<(SharedStr, AttributeValue)>,
+    /// For spans below a local root: the root's id.
+    root: Option<Id>,
+    /// For a local root: the finished spans of its trace, decided when the root ends.
+    local: Option<LocalTrace>,
+}
+
+/// The finished spans of a local trace, held by its root until the root ends.
+#[derive(Default)]
+struct LocalTrace {
+    spans: Vec<Span>,
+    error: bool,
+    /// Too many spans: they went to the pipeline's trace buffer, which decides the trace.
+    spilled: bool,
+}
+
+/// Where a finished child span goes.
+enum Route {
+    Held,
+    Submit(Vec<Span>),
 }
 
 #[derive(Default)]
@@ -175,12 +207,23 @@ where
         attrs.record(&mut visitor);
 
         let inherited = span.parent().and_then(|p| {
-            p.extensions()
-                .get::<SpanState>()
-                .map(|s| (s.trace_id, s.span_id, s.threshold))
+            p.extensions().get::<SpanState>().map(|s| {
+                let root = s.root.clone().unwrap_or_else(|| p.id());
+                (
+                    s.trace_id,
+                    s.span_id,
+                    s.threshold,
+                    (s.head_sampled, s.head_reason),
+                    root,
+                )
+            })
         });
-        let (trace_id, parent, threshold) = match inherited {
-            Some((trace_id, parent_id, threshold)) => (trace_id, Some(parent_id), threshold),
+        let mut root = None;
+        let (trace_id, parent, threshold, head_reason) = match inherited {
+            Some((trace_id, parent_id, threshold, reason, root_id)) => {
+                root = Some(root_id);
+                (trace_id, Some(parent_id), threshold, reason)
+            }
             None => {
                 let remote = visitor
                     .traceparent
@@ -204,7 +247,12 @@ where
                             .is_sampled()
                             .then(|| result.threshold.map(|t| t.raw()))
                             .flatten();
-                        (tp.trace_id(), Some(tp.parent_id()), th)
+                        (
+                            tp.trace_id(),
+                            Some(tp.parent_id()),
+                            th,
+                            (result.is_sampled(), result.reason),
+                        )
                     }
                     None => {
                         let trace_id = TraceId::random();
@@ -215,12 +263,12 @@ where
                             .is_sampled()
                             .then(|| result.threshold.map(|t| t.raw()))
                             .flatten();
-                        (trace_id, None, th)
+                        (trace_id, None, th, (result.is_sampled(), result.reason))
                     }
                 }
             }
         };
-        let kind = visitor.kind.unwrap_or(if parent.is_none() {
+        let kind = visitor.kind.unwrap_or(if root.is_none() {
             SpanKind::Server
         } else {
             SpanKind::Internal
@@ -231,9 +279,13 @@ where
             parent,
             start_unix_nanos: now_unix_nanos(),
             threshold,
+            head_sampled: head_reason.0,
+            head_reason: head_reason.1,
             error: visitor.error,
             kind,
             attributes: visitor.attributes,
+            local: root.is_none().then(LocalTrace::default),
+            root,
         });
         if let Some(t0) = t0 {
             let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -269,7 +321,7 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let t0 = timed();
         let Some(span) = ctx.span(&id) else { return };
-        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+        let Some(mut state) = span.extensions_mut().remove::<SpanState>() else {
             return;
         };
         let end = now_unix_nanos().max(state.start_unix_nanos);
@@ -280,7 +332,9 @@ where
             .metrics
             .record_execution(name, duration_ms, !state.error);
         if let Some(pipeline) = &inner.pipeline {
-            pipeline.submit(Span {
+            let local = state.local.take();
+            let root = state.root.take();
+            let finished = Span {
                 trace_id: state.trace_id,
                 span_id: state.span_id,
                 parent_span_id: state.parent,
@@ -296,13 +350,104 @@ where
                 },
                 attributes: state.attributes,
                 sampling_threshold: state.threshold,
-            });
+            };
+            match (local, root) {
+                // A local root: decide the whole local trace now, by the tail rules.
+                (Some(local), _) => self.finish_local_trace(
+                    pipeline,
+                    local,
+                    finished,
+                    (state.head_sampled, state.head_reason),
+                ),
+                // A child: held by its root until the root ends.
+                (None, Some(root_id)) => match hold(&ctx, &root_id, finished) {
+                    Route::Held => {}
+                    Route::Submit(spans) => {
+                        for s in spans {
+                            pipeline.submit(s);
+                        }
+                    }
+                },
+                (None, None) => {
+                    pipeline.submit(finished);
+                }
+            }
         }
         if let Some(t0) = t0 {
             let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
             inner
                 .overhead
                 .add_inline_nanos(nanos.saturating_mul(INLINE_SAMPLE_EVERY));
+        }
+    }
+}
+
+/// Puts a finished child span into its local root's trace, or says where it must go
+/// instead: the root already ended (a late span) or the trace spilled to the trace buffer.
+fn hold<S>(ctx: &Context<'_, S>, root_id: &Id, span: Span) -> Route
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let Some(root) = ctx.span(root_id) else {
+        return Route::Submit(vec![span]);
+    };
+    let mut ext = root.extensions_mut();
+    let Some(local) = ext.get_mut::<SpanState>().and_then(|s| s.local.as_mut()) else {
+        return Route::Submit(vec![span]);
+    };
+    if local.spilled {
+        return Route::Submit(vec![span]);
+    }
+    local.error |= span.is_error();
+    local.spans.push(span);
+    if local.spans.len() >= LOCAL_TRACE_MAX_SPANS {
+        local.spilled = true;
+        return Route::Submit(std::mem::take(&mut local.spans));
+    }
+    Route::Held
+}
+
+impl TtaLayer {
+    /// The local root ended: apply the tail rules to the whole local trace. Kept traces go
+    /// to the pipeline already decided (no trace-buffer work); dropped ones are only counted.
+    fn finish_local_trace(
+        &self,
+        pipeline: &tta_export::SpanPipeline,
+        local: LocalTrace,
+        root: Span,
+        (head_sampled, head_reason): (bool, SamplingReason),
+    ) {
+        if local.spilled {
+            // The trace buffer holds the rest of this trace and decides it.
+            pipeline.submit(root);
+            return;
+        }
+        let head = SamplingResult {
+            decision: if head_sampled {
+                SamplingDecision::Sample
+            } else {
+                SamplingDecision::Drop
+            },
+            reason: head_reason,
+            threshold: root.sampling_threshold.map(Threshold::from_raw),
+        };
+        let has_error = local.error || root.is_error();
+        let result = self.obs.inner.sampler.should_sample_tail(
+            root.trace_id,
+            has_error,
+            root.duration_ms(),
+            &head,
+        );
+        let mut spans = local.spans;
+        spans.push(root);
+        if result.is_sampled() {
+            let th = result.threshold.map(|t| t.raw());
+            for s in &mut spans {
+                s.sampling_threshold = th;
+            }
+            pipeline.submit_decided(spans);
+        } else {
+            pipeline.record_sampled_out(spans.len() as u64);
         }
     }
 }

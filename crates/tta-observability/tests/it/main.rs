@@ -6,5 +6,6 @@ mod e2e;
 mod guide;
 mod hot_reload;
 mod http;
+mod layer;
 mod otel;
 mod wiring;

@@ -36,7 +36,10 @@ fn reload_reaches_sampler_limits_pipeline_and_health() {
             .counter("requests_total", &[("user_id", format!("u{i}").as_str())])
             .increment(1);
     }
-    assert_eq!(obs.metrics().cardinality_stats().label_cardinality["user_id"], 7);
+    assert_eq!(
+        obs.metrics().cardinality_stats().label_cardinality["user_id"],
+        7
+    );
     obs.shutdown(Duration::from_secs(2));
 }
 
@@ -44,7 +47,11 @@ fn reload_reaches_sampler_limits_pipeline_and_health() {
 fn measured_overhead_is_exposed_in_sampling_status() {
     let mut config = ObservabilityConfig::from_environment("production").unwrap();
     config.tracing.sampling.adaptive_adjustment_interval_seconds = 0.1;
-    let obs = Observability::builder().config(config).without_store().build().unwrap();
+    let obs = Observability::builder()
+        .config(config)
+        .without_store()
+        .build()
+        .unwrap();
     // Keep the process busy so its CPU time advances between samples.
     wait_for("an overhead measurement", || {
         let mut x = 0u64;

@@ -1,0 +1,103 @@
+//! The tracing layer's W3C context handling and local trace decisions.
+
+use std::time::Duration;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tta_observability::core::{SpanId, TraceId};
+use tta_observability::{Observability, ObservabilityConfig};
+
+fn runtime(dir: &std::path::Path, rate: f64) -> Observability {
+    let mut c = ObservabilityConfig::from_environment("production").unwrap();
+    c.tracing.sampling.default_rate = rate;
+    c.tracing.sampling.adaptive_enabled = false;
+    c.tracing.export_interval_seconds = 0.1;
+    Observability::builder()
+        .config(c)
+        .store_dir(dir)
+        .build()
+        .unwrap()
+}
+
+/// A root with a sampled remote parent follows the caller (parent-based) even at a tiny
+/// rate, continues its trace id, and is exported without waiting for a root that lives in
+/// another service.
+#[test]
+fn remote_parent_is_continued_and_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let obs = runtime(dir.path(), 0.0001);
+    let trace_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    let caller = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+    let header = format!("00-{trace_id}-{caller}-01");
+    let subscriber = tracing_subscriber::registry().with(obs.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let _root = tracing::info_span!("GET /checkout", traceparent = %header).entered();
+        let _child = tracing::info_span!("SELECT cart").entered();
+    });
+    // A caller carrying its consistent-sampling threshold (th:4 is consistent with this
+    // id: its randomness 0x48eb211c80319c is above 0x40000000000000): it is kept.
+    let other = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
+    let header2 = format!("00-{other}-{caller}-01");
+    let subscriber = tracing_subscriber::registry().with(obs.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let _root = tracing::info_span!(
+            "GET /checkout",
+            traceparent = %header2,
+            tracestate = "ot=th:4"
+        )
+        .entered();
+    });
+    obs.flush(Duration::from_secs(10)).unwrap();
+    let spans = obs
+        .store()
+        .unwrap()
+        .get_trace(&trace_id)
+        .unwrap()
+        .expect("trace stored");
+    assert_eq!(spans.len(), 2);
+    let root = spans.iter().find(|s| s.name == "GET /checkout").unwrap();
+    assert_eq!(root.parent_span_id, Some(caller));
+    let child = spans.iter().find(|s| s.name == "SELECT cart").unwrap();
+    assert_eq!(child.parent_span_id, Some(root.span_id));
+    // The caller sent no `th`, so the probability is unknown: no threshold is claimed.
+    assert_eq!(root.sampling_threshold, None);
+    let spans = obs
+        .store()
+        .unwrap()
+        .get_trace(&other)
+        .unwrap()
+        .expect("second trace stored");
+    assert_eq!(spans[0].sampling_threshold, Some(0x40000000000000));
+    obs.shutdown(Duration::from_secs(2));
+}
+
+/// Head-dropped, healthy traces never reach the queue but are still accounted for; an error
+/// anywhere in the local trace keeps all of it.
+#[test]
+fn local_decisions_drop_quietly_and_keep_errors_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let obs = runtime(dir.path(), 0.0);
+    let subscriber = tracing_subscriber::registry().with(obs.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..100 {
+            let _root = tracing::info_span!("GET /a", i).entered();
+            let _child = tracing::info_span!("child").entered();
+            if i == 42 {
+                tracing::error!("boom");
+            }
+        }
+    });
+    obs.flush(Duration::from_secs(10)).unwrap();
+    let stats = obs.pipeline().unwrap().stats();
+    assert_eq!(stats.submitted, 200);
+    assert_eq!(stats.sampled_out, 198);
+    assert_eq!(stats.exported_spans, 2);
+    assert_eq!(stats.buffered_spans, 0);
+    let stored = obs
+        .store()
+        .unwrap()
+        .query(tta_observability::storage::TraceQuery::default())
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    assert!(stored.iter().any(|s| s.is_error()));
+    obs.shutdown(Duration::from_secs(2));
+}
