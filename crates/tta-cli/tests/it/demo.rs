@@ -9,7 +9,7 @@ environment: production
 service_name: tta-demo-test
 tracing:
   export_interval_seconds: 1.0
-  max_queue_size: 65536
+  max_queue_size: 8192
   sampling:
     default_rate: 0.05
     adaptive_enabled: false
