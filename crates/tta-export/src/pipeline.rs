@@ -11,7 +11,7 @@ use crossbeam_channel::{
 use tta_core::{Clock, Span, SystemClock};
 use tta_sampling::{CompositeSampler, SamplingConfig};
 
-use crate::stage::{Assembler, Control, SamplerStage, Stage, StageExit};
+use crate::stage::{Assembler, Control, SamplerStage, Stage, StageExit, StageInputs};
 use crate::stats::{Counters, ExporterCounters, add, get};
 use crate::worker::{Batch, Exec, Shared, Slot, run_bounded, worker_loop};
 use crate::{
@@ -176,10 +176,12 @@ impl SpanPipeline {
         let (batch_tx, batch_rx) = bounded(batch_capacity);
 
         let stage = Stage::new(
-            spans_rx.clone(),
-            ctl_rx,
-            wake_rx,
-            decided_rx,
+            StageInputs {
+                spans: spans_rx.clone(),
+                ctl: ctl_rx,
+                wake: wake_rx,
+                decided: decided_rx,
+            },
             batch_tx,
             asm,
             Arc::clone(&shared),

@@ -94,6 +94,18 @@ pub(crate) struct StageExit {
     pub(crate) unsent_spans: u64,
 }
 
+/// The channels the stage reads.
+pub(crate) struct StageInputs {
+    /// Ended spans from `submit`.
+    pub(crate) spans: Receiver<Span>,
+    /// Flush, reconfigure and shutdown requests.
+    pub(crate) ctl: Receiver<Control>,
+    /// Early wake-ups from producers.
+    pub(crate) wake: Receiver<()>,
+    /// Traces already decided by the caller.
+    pub(crate) decided: Receiver<Vec<Span>>,
+}
+
 pub(crate) struct Stage {
     pub(crate) spans: Receiver<Span>,
     pub(crate) ctl: Receiver<Control>,
@@ -133,10 +145,12 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 
 impl Stage {
     pub(crate) fn new(
-        spans: Receiver<Span>,
-        ctl: Receiver<Control>,
-        wake: Receiver<()>,
-        decided: Receiver<Vec<Span>>,
+        StageInputs {
+            spans,
+            ctl,
+            wake,
+            decided,
+        }: StageInputs,
         batches: Sender<Batch>,
         asm: Box<dyn Assembler>,
         shared: Arc<Shared>,
