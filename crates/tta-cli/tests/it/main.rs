@@ -3,6 +3,7 @@
 mod config;
 mod demo;
 mod estimate;
+mod health;
 
 use std::path::Path;
 use std::process::{Command, Output};
