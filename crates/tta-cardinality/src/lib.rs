@@ -40,8 +40,12 @@
 //! - The over-limit path takes no lock either; only a value about to be kept takes its key's
 //!   insert lock, once. Concurrent first admissions never exceed the per-key limit (checked
 //!   under that lock) nor the budget (reserved with a compare-and-swap).
-//! - Memory: about 64 bytes of table per kept value plus the value string, 64 bytes of
-//!   sketch per key, and nothing per value past the limit.
+//! - Memory: about 43 bytes of table per kept value (tables run 3/4 full, with the hashes
+//!   in a dense array beside the slots) plus the value string, 64 bytes of sketch per key,
+//!   and nothing per value past the limit.
+//! - Callers that hash labels for their own tables can hash each string once with
+//!   [`CardinalityLimiter::label_hash`] and admit with
+//!   [`CardinalityLimiter::admit_hashed`], as `tta-metrics` does.
 //!
 //! # What it does not do
 //!

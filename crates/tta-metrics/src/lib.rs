@@ -30,6 +30,28 @@
 //! # Ok::<(), tta_metrics::MetricsError>(())
 //! ```
 //!
+//! # Hot paths
+//!
+//! By-name calls hash the metric name and every label string on each call. Where a record
+//! sits on a hot path, prepare a [`MetricKey`] once: after its first use it costs one probe
+//! of the series table with a cached hash, with cardinality limits still applied (its labels
+//! were admitted when it was bound). Cheaper still is keeping the handle a call returns.
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use tta_metrics::{MetricKey, MetricsCollector, MetricsConfig};
+//!
+//! static REQUESTS_API: LazyLock<MetricKey> =
+//!     LazyLock::new(|| MetricKey::new("requests_total", &[("route", "/api")]));
+//!
+//! let collector = MetricsCollector::new(MetricsConfig::default())?;
+//! collector.counter_for(&REQUESTS_API).increment(1); // one probe, no hashing
+//! let handle = collector.counter_for(&REQUESTS_API); // or keep the handle
+//! handle.increment(1); // one atomic add
+//! assert_eq!(collector.counter("requests_total", &[("route", "/api")]).value(), 2);
+//! # Ok::<(), tta_metrics::MetricsError>(())
+//! ```
+//!
 //! # Guarantees and limits
 //!
 //! - Recording into a known series (or a known primitive) takes no lock and allocates
