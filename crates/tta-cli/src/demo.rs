@@ -56,7 +56,7 @@ impl Default for DemoOptions {
 
 /// The demo's configuration: the file's when given (with `TTA_*`/`OTEL_*` variables over it),
 /// else the production preset tuned so everything acts within a short run: slow means over
-/// 50 ms, the adaptive sampler adjusts every second, traces are decided 50 ms after their
+/// 50 ms, the adaptive sampler adjusts every 0.25 s, traces are decided 50 ms after their
 /// root ends, batches leave at least every second, the span queue holds 8 192 spans, and the
 /// one label the demo makes unbounded on purpose (`user_id`) is tolerated by health
 /// (`health.max_dropped_labels: 1`; it is still reported). `rate` fixes the head rate and
@@ -89,7 +89,7 @@ pub fn demo_config(
             c.service_version = env!("CARGO_PKG_VERSION").into();
             let s = &mut c.tracing.sampling;
             s.slow_threshold_ms = 50.0;
-            s.adaptive_adjustment_interval_seconds = 1.0;
+            s.adaptive_adjustment_interval_seconds = 0.25;
             s.straggler_delay_ms = 50;
             s.decision_wait_ms = 5_000;
             c.tracing.export_interval_seconds = 1.0;
