@@ -98,7 +98,7 @@ fn measure(spec: &str) -> Measurement {
 
 fn full_run(config: &WorkloadConfig, rate: f64) -> u64 {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let obs_config = demo_config(None, Some(rate)).expect("the demo config is valid");
+    let obs_config = demo_config(None, Some(rate), false).expect("the demo config is valid");
     assert!(obs_config.storage.compression_enabled);
     assert_eq!(obs_config.tracing.batch_size, 512);
     let obs = Observability::builder()

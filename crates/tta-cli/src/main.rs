@@ -70,9 +70,13 @@ struct DemoArgs {
     /// Also export kept spans to this OTLP/HTTP endpoint (e.g. http://127.0.0.1:4318).
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
-    /// Fixed head sampling rate, 0 to 1 (turns adaptive sampling off).
-    #[arg(long, value_name = "R")]
+    /// Fixed head sampling rate, 0 to 1 (default: the production 5%).
+    #[arg(long, value_name = "R", conflicts_with = "adaptive")]
     rate: Option<f64>,
+    /// Let the adaptive sampler steer the rate toward 2% overhead. The synthetic requests do
+    /// no work of their own, so it pins itself at its 1% floor and health says degraded.
+    #[arg(long)]
+    adaptive: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -213,6 +217,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
                 listen: (!a.listen.eq_ignore_ascii_case("off")).then_some(a.listen),
                 otlp_endpoint: a.otlp_endpoint,
                 rate: a.rate,
+                adaptive: a.adaptive,
                 json: a.json,
                 progress: true,
             },
