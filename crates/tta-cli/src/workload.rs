@@ -25,6 +25,8 @@
 //! # Ok::<(), tta_cli::CliError>(())
 //! ```
 
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -119,15 +121,15 @@ pub struct Request {
 
 /// splitmix64, for the choices the corpus does not make (slow requests, users, ids).
 #[derive(Debug, Clone)]
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(SplitMix64::seed_from_u64(seed))
+    }
+
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn f64(&mut self) -> f64 {
@@ -153,7 +155,7 @@ impl Generator {
                 error_rate: config.error_rate.clamp(0.0, 1.0),
                 ..CorpusConfig::default()
             }),
-            rng: Rng(seed ^ 0xd1b5_4a32_d192_ed03),
+            rng: Rng::new(seed ^ 0xd1b5_4a32_d192_ed03),
             config: config.clone(),
         }
     }

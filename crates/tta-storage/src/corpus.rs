@@ -18,6 +18,8 @@
 //! assert!(spans.iter().any(|s| s.service == "checkout"));
 //! ```
 
+use rand_xoshiro::SplitMix64;
+use rand_xoshiro::rand_core::{Rng as _, SeedableRng};
 use tta_core::{AttributeValue, SharedStr, Span, SpanId, SpanKind, SpanStatus, TraceId};
 
 /// Settings of a [`Corpus`].
@@ -45,17 +47,17 @@ impl Default for CorpusConfig {
     }
 }
 
-/// splitmix64: small, fast and good enough for synthetic data.
+/// splitmix64 (rand_xoshiro's): small, fast and good enough for synthetic data.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+struct Rng(SplitMix64);
 
 impl Rng {
+    fn new(seed: u64) -> Self {
+        Self(SplitMix64::seed_from_u64(seed))
+    }
+
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -424,7 +426,7 @@ impl Corpus {
 
     /// A corpus with explicit settings.
     pub fn with_config(config: CorpusConfig) -> Self {
-        let mut rng = Rng(config.seed ^ 0x5eed_5eed_5eed_5eed);
+        let mut rng = Rng::new(config.seed ^ 0x5eed_5eed_5eed_5eed);
         let sessions = (0..500).map(|_| (rng.uuid(), rng.uuid())).collect();
         Self {
             config,
