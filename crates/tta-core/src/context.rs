@@ -118,7 +118,11 @@ impl TraceParent {
 
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "00-{}-{}-{:02x}", self.trace_id, self.parent_id, self.flags)
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            self.trace_id, self.parent_id, self.flags
+        )
     }
 }
 
@@ -130,7 +134,10 @@ impl FromStr for TraceParent {
 }
 
 fn check_lower(s: &str, what: &'static str) -> Result<(), ParseError> {
-    match s.bytes().position(|c| !matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
+    match s
+        .bytes()
+        .position(|c| !matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+    {
         Some(offset) => Err(invalid(s, what, offset)),
         None => Ok(()),
     }
@@ -180,12 +187,10 @@ impl TraceState {
             if member.is_empty() {
                 continue;
             }
-            let (key, value) = member
-                .split_once('=')
-                .ok_or(ParseError::TraceStateMember {
-                    index,
-                    reason: "missing '='",
-                })?;
+            let (key, value) = member.split_once('=').ok_or(ParseError::TraceStateMember {
+                index,
+                reason: "missing '='",
+            })?;
             validate_key(key).map_err(|reason| ParseError::TraceStateMember { index, reason })?;
             validate_value(value)
                 .map_err(|reason| ParseError::TraceStateMember { index, reason })?;
@@ -227,7 +232,8 @@ impl TraceState {
     /// must. When that would exceed 32 members, the last member is dropped.
     pub fn insert(&mut self, key: &str, value: &str) -> Result<(), ParseError> {
         validate_key(key).map_err(|reason| ParseError::TraceStateMember { index: 0, reason })?;
-        validate_value(value).map_err(|reason| ParseError::TraceStateMember { index: 0, reason })?;
+        validate_value(value)
+            .map_err(|reason| ParseError::TraceStateMember { index: 0, reason })?;
         self.members.retain(|(k, _)| k != key);
         self.members.insert(0, (key.to_owned(), value.to_owned()));
         self.members.truncate(MAX_MEMBERS);
@@ -380,9 +386,7 @@ impl OtTraceState {
                 .bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
             {
-                return Err(ParseError::OtMember(
-                    "sub-value must match [a-zA-Z0-9._-]*",
-                ));
+                return Err(ParseError::OtMember("sub-value must match [a-zA-Z0-9._-]*"));
             }
             match key {
                 "th" => out.th = Some(parse_th(value)?),
@@ -497,7 +501,10 @@ pub fn format_th(threshold: u64) -> ThString {
     while len > 1 && buf[len - 1] == b'0' {
         len -= 1;
     }
-    ThString { buf, len: len as u8 }
+    ThString {
+        buf,
+        len: len as u8,
+    }
 }
 
 /// A formatted `th` value held on the stack (see [`format_th`]).

@@ -33,7 +33,10 @@ fn next_u64() -> u64 {
     RNG.with(|rng| rng.borrow_mut().next_u64())
 }
 
-pub(crate) fn decode_hex<const N: usize>(s: &str, what: &'static str) -> Result<[u8; N], ParseError> {
+pub(crate) fn decode_hex<const N: usize>(
+    s: &str,
+    what: &'static str,
+) -> Result<[u8; N], ParseError> {
     let bytes = s.as_bytes();
     if bytes.len() != N * 2 {
         return Err(ParseError::Length {
@@ -61,7 +64,10 @@ pub(crate) fn hex_val(b: u8) -> Option<u8> {
 }
 
 pub(crate) fn invalid(s: &str, what: &'static str, offset: usize) -> ParseError {
-    let start = (0..=offset).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let start = (0..=offset)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     let found = s[start..].chars().next().unwrap_or('\0');
     ParseError::InvalidChar {
         what,

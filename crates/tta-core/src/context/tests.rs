@@ -7,7 +7,10 @@ const TP: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 #[test]
 fn traceparent_valid() {
     let tp = TraceParent::parse(TP).unwrap();
-    assert_eq!(tp.trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+    assert_eq!(
+        tp.trace_id().to_string(),
+        "0af7651916cd43dd8448eb211c80319c"
+    );
     assert_eq!(tp.parent_id().to_string(), "b7ad6b7169203331");
     assert_eq!(tp.flags(), 1);
     assert!(tp.sampled());
@@ -36,24 +39,69 @@ fn traceparent_future_version_uses_first_four_fields() {
 #[test]
 fn traceparent_invalid_cases() {
     let cases: &[(&str, &str)] = &[
-        ("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "version ff"),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-", "00 too long"),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1", "too short"),
-        ("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", "uppercase trace id"),
-        ("00-0af7651916cd43dd8448eb211c80319c-B7AD6B7169203331-01", "uppercase parent id"),
-        ("0A-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "uppercase version"),
-        ("00-00000000000000000000000000000000-b7ad6b7169203331-01", "zero trace id"),
-        ("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", "zero parent id"),
-        ("00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01", "non-hex trace id"),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333x-01", "non-hex parent id"),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0x", "non-hex flags"),
-        ("00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "bad separator"),
-        ("00-0af7651916cd43dd8448eb211c8031-9c-b7ad6b7169203331-01", "short trace id"),
+        (
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "version ff",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",
+            "00 too long",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-1",
+            "too short",
+        ),
+        (
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "uppercase trace id",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-B7AD6B7169203331-01",
+            "uppercase parent id",
+        ),
+        (
+            "0A-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "uppercase version",
+        ),
+        (
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "zero trace id",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "zero parent id",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",
+            "non-hex trace id",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333x-01",
+            "non-hex parent id",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0x",
+            "non-hex flags",
+        ),
+        (
+            "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "bad separator",
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c8031-9c-b7ad6b7169203331-01",
+            "short trace id",
+        ),
         ("", "empty"),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033é-01", "non-ascii"),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033é-01",
+            "non-ascii",
+        ),
     ];
     for (input, why) in cases {
-        assert!(TraceParent::parse(input).is_err(), "{why}: {input} should be rejected");
+        assert!(
+            TraceParent::parse(input).is_err(),
+            "{why}: {input} should be rejected"
+        );
     }
     assert_eq!(
         TraceParent::parse("00-00000000000000000000000000000000-b7ad6b7169203331-01"),
@@ -67,7 +115,10 @@ fn tracestate_valid_and_preserved() {
     assert_eq!(ts.len(), 3);
     assert_eq!(ts.get("rojo"), Some("00f067aa0ba902b7"));
     assert_eq!(ts.get("tenant@sys"), Some("v a"));
-    assert_eq!(ts.to_string(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,tenant@sys=v a");
+    assert_eq!(
+        ts.to_string(),
+        "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,tenant@sys=v a"
+    );
     assert!(TraceState::parse("").unwrap().is_empty());
 }
 
@@ -86,7 +137,10 @@ fn tracestate_invalid_cases() {
         ("a=\u{7f}", "control character"),
     ];
     for (input, why) in cases {
-        assert!(TraceState::parse(input).is_err(), "{why}: {input:?} should be rejected");
+        assert!(
+            TraceState::parse(input).is_err(),
+            "{why}: {input:?} should be rejected"
+        );
     }
     let too_many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
     assert_eq!(
@@ -125,7 +179,10 @@ fn ot_member_invalid() {
         "TH:1",
         "x:a b",
     ] {
-        assert!(OtTraceState::parse(bad).is_err(), "{bad:?} should be rejected");
+        assert!(
+            OtTraceState::parse(bad).is_err(),
+            "{bad:?} should be rejected"
+        );
     }
     assert!(OtTraceState::parse(&format!("x:{}", "a".repeat(300))).is_err());
 }
