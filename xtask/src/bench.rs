@@ -222,6 +222,12 @@ fn collect_criterion(dir: &Path, since: SystemTime) -> anyhow::Result<Vec<Row>> 
             if p.is_dir() {
                 if p.file_name().is_some_and(|n| n == "new") {
                     if let Some((group, func, ns)) = read_estimate(&p, since) {
+                        // `ours-<variant>`: another of our APIs doing the same work, shown as
+                        // its own row beside the same peers' figures.
+                        let (group, func) = match func.strip_prefix("ours-") {
+                            Some(variant) => (format!("{group} [{variant}]"), "ours".to_owned()),
+                            None => (group, func),
+                        };
                         let row = by_group.entry(group.clone()).or_insert(Row {
                             group,
                             ours_ns: None,
@@ -245,6 +251,18 @@ fn collect_criterion(dir: &Path, since: SystemTime) -> anyhow::Result<Vec<Row>> 
     let mut rows: Vec<Row> = by_group.into_values().collect();
     for r in &mut rows {
         r.peers.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    // Variant rows are compared with the same peers (and baseline) as their group.
+    let bases: Vec<(String, Vec<(String, f64)>, Option<f64>)> = rows
+        .iter()
+        .map(|r| (r.group.clone(), r.peers.clone(), r.baseline_ns))
+        .collect();
+    for r in rows.iter_mut().filter(|r| r.group.contains(" [")) {
+        let base = r.group.split(" [").next().unwrap_or_default();
+        if let Some((_, peers, baseline)) = bases.iter().find(|(g, _, _)| g == base) {
+            r.peers = peers.clone();
+            r.baseline_ns = *baseline;
+        }
     }
     Ok(rows)
 }

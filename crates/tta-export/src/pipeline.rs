@@ -211,7 +211,7 @@ impl SpanPipeline {
         let sync_exec = Mutex::new(Exec::new(Arc::clone(&shared), "tta-export-flush".into()));
         Ok(Self {
             decided_tx,
-            wake_at: (capacity / 8).max(1),
+            wake_at: (capacity / 32).max(1),
             wake_tx,
             spans_tx,
             ctl_tx,

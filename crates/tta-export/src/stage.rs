@@ -133,7 +133,7 @@ const BURST: usize = 1024;
 /// Most spans taken in one pass before the buffer's deadlines are polled.
 const MAX_DRAIN: usize = 16 * BURST;
 /// Shortest wait between queue drains, right after spans arrived.
-const MIN_TICK: Duration = Duration::from_micros(500);
+const MIN_TICK: Duration = Duration::from_micros(200);
 /// Longest wait between queue drains while the queue stays empty.
 const MAX_TICK: Duration = Duration::from_millis(2);
 /// Longest sleep, so a changed clock or config is noticed.
