@@ -53,12 +53,15 @@ const GOALS: &[(&str, &str, f64, &str)] = &[
 /// Absolute goals on our own time, for groups whose target is not a ratio.
 const ABSOLUTE_GOALS: &[(&str, f64, &str)] = &[("config/load", 10.0, "ours <= 10 ns, lock-free")];
 
+/// Peer function names and their times.
+type Peers = Vec<(String, f64)>;
+
 struct Row {
     group: String,
     ours_ns: Option<f64>,
     /// When the group has a `baseline` (no instrumentation), ratios compare added costs.
     baseline_ns: Option<f64>,
-    peers: Vec<(String, f64)>,
+    peers: Peers,
 }
 
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
@@ -253,7 +256,7 @@ fn collect_criterion(dir: &Path, since: SystemTime) -> anyhow::Result<Vec<Row>> 
         r.peers.sort_by(|a, b| a.0.cmp(&b.0));
     }
     // Variant rows are compared with the same peers (and baseline) as their group.
-    let bases: Vec<(String, Vec<(String, f64)>, Option<f64>)> = rows
+    let bases: Vec<(String, Peers, Option<f64>)> = rows
         .iter()
         .map(|r| (r.group.clone(), r.peers.clone(), r.baseline_ns))
         .collect();
