@@ -31,7 +31,8 @@ use crate::overhead::INLINE_SAMPLE_EVERY;
 ///   pipeline already decided, so they skip the trace buffer and a trace continued from a
 ///   remote caller is exported at once; dropped ones cost no queue traffic at all. Spans
 ///   that end after their root, and traces of more than 512 spans, go through the
-///   pipeline's trace buffer instead, which decides them by the same rules.
+///   pipeline's trace buffer instead, which decides them there by the same rules (a span
+///   that ends after its root is decided on its own).
 ///
 /// ```
 /// use tracing_subscriber::layer::SubscriberExt;
