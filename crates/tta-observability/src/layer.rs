@@ -335,42 +335,26 @@ where
         if let Some(pipeline) = &inner.pipeline {
             let local = state.local.take();
             let root = state.root.take();
-            let finished = Span {
-                trace_id: state.trace_id,
-                span_id: state.span_id,
-                parent_span_id: state.parent,
-                name: SharedStr::from_static(name),
-                service: inner.service.clone(),
-                kind: state.kind,
-                start_unix_nanos: state.start_unix_nanos,
-                end_unix_nanos: end,
-                status: if state.error {
-                    SpanStatus::Error(SharedStr::from_static("error"))
-                } else {
-                    SpanStatus::Unset
-                },
-                attributes: state.attributes,
-                sampling_threshold: state.threshold,
-            };
             match (local, root) {
-                // A local root: decide the whole local trace now, by the tail rules.
-                (Some(local), _) => self.finish_local_trace(
-                    pipeline,
-                    local,
-                    finished,
-                    (state.head_sampled, state.head_reason),
-                ),
+                // A local root: decide the whole local trace now, by the tail rules. The
+                // root's span record is only built when the trace is kept.
+                (Some(local), _) => {
+                    self.finish_local_trace(pipeline, local, state, name, end, duration_ms)
+                }
                 // A child: held by its root until the root ends.
-                (None, Some(root_id)) => match hold(&ctx, &root_id, finished) {
-                    Route::Held => {}
-                    Route::Submit(spans) => {
-                        for s in spans {
-                            pipeline.submit(s);
+                (None, Some(root_id)) => {
+                    let finished = into_span(state, name, end, &inner.service);
+                    match hold(&ctx, &root_id, finished) {
+                        Route::Held => {}
+                        Route::Submit(spans) => {
+                            for s in spans {
+                                pipeline.submit(s);
+                            }
                         }
                     }
-                },
+                }
                 (None, None) => {
-                    pipeline.submit(finished);
+                    pipeline.submit(into_span(state, name, end, &inner.service));
                 }
             }
         }
@@ -380,6 +364,27 @@ where
                 .overhead
                 .add_inline_nanos(nanos.saturating_mul(INLINE_SAMPLE_EVERY));
         }
+    }
+}
+
+/// The span record of a finished span.
+fn into_span(state: SpanState, name: &'static str, end: u64, service: &SharedStr) -> Span {
+    Span {
+        trace_id: state.trace_id,
+        span_id: state.span_id,
+        parent_span_id: state.parent,
+        name: SharedStr::from_static(name),
+        service: service.clone(),
+        kind: state.kind,
+        start_unix_nanos: state.start_unix_nanos,
+        end_unix_nanos: end,
+        status: if state.error {
+            SpanStatus::Error(SharedStr::from_static("error"))
+        } else {
+            SpanStatus::Unset
+        },
+        attributes: state.attributes,
+        sampling_threshold: state.threshold,
     }
 }
 
@@ -415,40 +420,42 @@ impl TtaLayer {
         &self,
         pipeline: &tta_export::SpanPipeline,
         local: LocalTrace,
-        root: Span,
-        (head_sampled, head_reason): (bool, SamplingReason),
+        root: SpanState,
+        name: &'static str,
+        end: u64,
+        duration_ms: f64,
     ) {
+        let service = &self.obs.inner.service;
         if local.spilled {
             // The trace buffer holds the rest of this trace and decides it.
-            pipeline.submit(root);
+            pipeline.submit(into_span(root, name, end, service));
             return;
         }
         let head = SamplingResult {
-            decision: if head_sampled {
+            decision: if root.head_sampled {
                 SamplingDecision::Sample
             } else {
                 SamplingDecision::Drop
             },
-            reason: head_reason,
-            threshold: root.sampling_threshold.map(Threshold::from_raw),
+            reason: root.head_reason,
+            threshold: root.threshold.map(Threshold::from_raw),
         };
-        let has_error = local.error || root.is_error();
         let result = self.obs.inner.sampler.should_sample_tail(
             root.trace_id,
-            has_error,
-            root.duration_ms(),
+            local.error || root.error,
+            duration_ms,
             &head,
         );
-        let mut spans = local.spans;
-        spans.push(root);
-        if result.is_sampled() {
-            let th = result.threshold.map(|t| t.raw());
-            for s in &mut spans {
-                s.sampling_threshold = th;
-            }
-            pipeline.submit_decided(spans);
-        } else {
-            pipeline.record_sampled_out(spans.len() as u64);
+        if !result.is_sampled() {
+            pipeline.record_sampled_out(local.spans.len() as u64 + 1);
+            return;
         }
+        let mut spans = local.spans;
+        spans.push(into_span(root, name, end, service));
+        let th = result.threshold.map(|t| t.raw());
+        for s in &mut spans {
+            s.sampling_threshold = th;
+        }
+        pipeline.submit_decided(spans);
     }
 }
