@@ -43,6 +43,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("tta-cli", &["tta-observability"]),
+    // Test support, used only as a dev-dependency.
+    ("tta-testkit", &[]),
 ];
 
 /// Packages (outside `crates/`) allowed to depend on the facade.
