@@ -100,8 +100,17 @@ fn a_million_traces_stay_under_the_byte_budget() {
     assert_eq!(st.buffered_spans, 0);
     assert_eq!(kept_spans, st.spans_kept);
     assert_eq!(st.spans_kept + st.spans_dropped, spans_sent);
-    // Traces with t % 20 == 0 send no span at all (no children, no root).
-    assert_eq!(st.traces_decided, 950_000);
+    // Traces with t % 20 == 0 send no span at all (no children, no root). The dropped-trace
+    // filter mistakes a new trace for a dropped one with probability about 4e-9 per lookup
+    // (documented in the cache), so across 950k new traces one such trace in a few hundred
+    // runs is counted as late spans of a dropped trace instead of a decision of its own.
+    assert!(st.traces_decided <= 950_000, "{st:?}");
+    let mistaken = 950_000 - st.traces_decided;
+    assert!(
+        mistaken <= 2 && st.late_spans_dropped >= mistaken,
+        "{} traces decided, expected 950000: {st:?}",
+        st.traces_decided
+    );
     // Errors (1 in 97 traces with children) and ~5% of the rest are kept.
     let kept_fraction = st.traces_kept as f64 / st.traces_decided as f64;
     assert!((0.05..0.08).contains(&kept_fraction), "{kept_fraction}");
