@@ -200,32 +200,44 @@ pub(crate) struct EncodedSpans {
     pub(crate) max_start: u64,
 }
 
-#[derive(Default)]
+/// Slots of [`StringTable`]'s address cache (a power of two).
+const ADDR_SLOTS: usize = 1024;
+
+/// The block's string table: each distinct text gets the next id, in first-use order.
 struct StringTable<'a> {
     index: FastMap<&'a str, u64>,
-    /// Shortcut keyed by address and length: span strings are mostly shared (`&'static` or
-    /// one `Arc<str>`), so most lookups skip hashing and comparing the text. Addresses stay
-    /// valid because every string is borrowed for the whole encoding.
-    by_addr: FastMap<(usize, usize), u64>,
+    /// A direct-mapped cache keyed by address and length: span strings are mostly shared
+    /// (`&'static` or one `Arc<str>`), so most lookups skip hashing and comparing the text.
+    /// A slot holds `(address, length, id)`; address 0 marks an empty slot (no `&str` has a
+    /// null address). Addresses stay valid because every string is borrowed for the whole
+    /// encoding, and a collision only costs a lookup by text.
+    by_addr: Box<[(usize, usize, u64)]>,
     order: Vec<&'a str>,
 }
 
 impl<'a> StringTable<'a> {
-    fn id(&mut self, s: &'a str) -> u64 {
-        let addr = (s.as_ptr() as usize, s.len());
-        if let Some(&i) = self.by_addr.get(&addr) {
-            return i;
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            index: FastMap::with_capacity_and_hasher(n, Default::default()),
+            by_addr: vec![(0, 0, 0); ADDR_SLOTS].into_boxed_slice(),
+            order: Vec::with_capacity(n),
         }
-        let i = match self.index.get(s) {
-            Some(&i) => i,
-            None => {
-                let i = self.order.len() as u64;
-                self.order.push(s);
-                self.index.insert(s, i);
-                i
-            }
-        };
-        self.by_addr.insert(addr, i);
+    }
+
+    fn id(&mut self, s: &'a str) -> u64 {
+        let addr = s.as_ptr() as usize;
+        let slot = (addr as u64 ^ s.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            >> (64 - ADDR_SLOTS.trailing_zeros());
+        let slot = &mut self.by_addr[slot as usize % ADDR_SLOTS];
+        if slot.0 == addr && slot.1 == s.len() {
+            return slot.2;
+        }
+        let next = self.order.len() as u64;
+        let i = *self.index.entry(s).or_insert(next);
+        if i == next {
+            self.order.push(s);
+        }
+        *slot = (addr, s.len(), i);
         i
     }
 }
@@ -268,17 +280,45 @@ pub(crate) fn encode_spans(spans: &[Span]) -> EncodedSpans {
 
 /// [`encode_spans`] over borrowed spans.
 pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
-    // Group by trace: order traces by their earliest start, spans by start (stable).
+    // Group by trace: order traces by their earliest start, spans by start (stable). Spans
+    // usually arrive in runs of one trace, so the map is consulted once per run.
     let mut trace_start: FastMap<TraceId, u64> = FastMap::default();
+    let mut run: Option<(TraceId, u64)> = None;
     for s in spans {
-        let e = trace_start.entry(s.trace_id).or_insert(s.start_unix_nanos);
-        *e = (*e).min(s.start_unix_nanos);
+        match &mut run {
+            Some((id, min)) if *id == s.trace_id => *min = (*min).min(s.start_unix_nanos),
+            _ => {
+                if let Some((id, min)) = run {
+                    let e = trace_start.entry(id).or_insert(min);
+                    *e = (*e).min(min);
+                }
+                run = Some((s.trace_id, s.start_unix_nanos));
+            }
+        }
     }
-    let mut order: Vec<usize> = (0..spans.len()).collect();
-    order.sort_by_key(|&i| {
-        let s = spans[i];
-        (trace_start[&s.trace_id], s.trace_id, s.start_unix_nanos)
-    });
+    if let Some((id, min)) = run {
+        let e = trace_start.entry(id).or_insert(min);
+        *e = (*e).min(min);
+    }
+    // Sort keys computed once; the index breaks ties, so the unstable sort is stable.
+    let mut keys: Vec<(u64, TraceId, u64, usize)> = Vec::with_capacity(spans.len());
+    let mut last: Option<(TraceId, u64)> = None;
+    for (i, s) in spans.iter().enumerate() {
+        let ts = match last {
+            Some((id, ts)) if id == s.trace_id => ts,
+            _ => {
+                let ts = trace_start.get(&s.trace_id).copied().unwrap_or(0);
+                last = Some((s.trace_id, ts));
+                ts
+            }
+        };
+        keys.push((ts, s.trace_id, s.start_unix_nanos, i));
+    }
+    if !keys.is_sorted() {
+        keys.sort_unstable();
+    }
+    let order: Vec<usize> = keys.iter().map(|k| k.3).collect();
+    drop(keys);
     let mut traces: Vec<(TraceId, &[usize])> = Vec::with_capacity(trace_start.len());
     let mut rest: &[usize] = &order;
     while let Some(&first) = rest.first() {
@@ -295,7 +335,7 @@ pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
     let min_start = spans.iter().map(|s| s.start_unix_nanos).min().unwrap_or(0);
     let max_start = spans.iter().map(|s| s.start_unix_nanos).max().unwrap_or(0);
 
-    let mut strings = StringTable::default();
+    let mut strings = StringTable::with_capacity(spans.len() / 2 + 64);
     let mut c_ids = Vec::with_capacity(spans.len() * 8);
     let mut c_parent = Vec::with_capacity(spans.len());
     let mut c_ext = Vec::new();

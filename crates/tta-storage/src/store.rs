@@ -217,7 +217,11 @@ struct Inner {
     active_spans: Option<Active>,
     active_metrics: Option<Active>,
     pending_spans: Vec<Span>,
+    /// `span_size_estimate` of each pending span (parallel to `pending_spans`).
+    pending_span_sizes: Vec<usize>,
     pending_span_bytes: usize,
+    /// Scratch for the size estimates of the spans being appended.
+    incoming_sizes: Vec<usize>,
     pending_metrics: Vec<PendingSnapshot>,
     pending_metric_bytes: usize,
     compressor: Option<zstd::bulk::Compressor<'static>>,
@@ -277,6 +281,9 @@ impl fmt::Debug for TraceStore {
             .finish_non_exhaustive()
     }
 }
+
+/// Marks a span whose size estimate is not computed yet.
+const UNKNOWN_SIZE: usize = usize::MAX;
 
 fn span_size_estimate(s: &Span) -> usize {
     let attrs: usize = s
@@ -461,7 +468,9 @@ impl TraceStore {
             active_spans: None,
             active_metrics: None,
             pending_spans: Vec::new(),
+            pending_span_sizes: Vec::new(),
             pending_span_bytes: 0,
+            incoming_sizes: Vec::new(),
             pending_metrics: Vec::new(),
             pending_metric_bytes: 0,
             compressor,
@@ -516,14 +525,32 @@ impl TraceStore {
     pub fn append(&self, spans: &[Span]) -> Result<()> {
         self.writable("append spans")?;
         let mut inner = self.inner();
+        // Estimate until a block's worth is known to be there; the rest is estimated when
+        // its block is cut.
+        let mut sizes = std::mem::take(&mut inner.incoming_sizes);
+        sizes.clear();
+        let target = inner.span_target();
+        let mut incoming = 0;
         for s in spans {
-            inner.pending_span_bytes += span_size_estimate(s);
-            inner.pending_spans.push(s.clone());
+            if inner.pending_span_bytes + incoming >= target {
+                break;
+            }
+            let sz = span_size_estimate(s);
+            incoming += sz;
+            sizes.push(sz);
         }
-        if inner.pending_span_bytes >= inner.span_target() {
-            inner.write_span_blocks(false)?;
-        }
-        Ok(())
+        let result = if inner.pending_span_bytes + incoming >= target {
+            // Full blocks are encoded straight from the caller's spans; only the remainder
+            // that stays buffered is cloned.
+            inner.write_span_blocks(false, spans, &sizes)
+        } else {
+            inner.pending_span_bytes += incoming;
+            inner.pending_spans.extend_from_slice(spans);
+            inner.pending_span_sizes.extend_from_slice(&sizes);
+            Ok(())
+        };
+        inner.incoming_sizes = sizes;
+        result
     }
 
     /// Buffers one metrics snapshot (stored as JSON inside compressed metrics blocks).
@@ -1008,42 +1035,97 @@ impl Inner {
         Ok(())
     }
 
-    /// Cuts buffered spans into blocks. Without `force`, only full blocks are written and
-    /// the remainder stays buffered. Blocks never split a trace within one window.
-    fn write_span_blocks(&mut self, force: bool) -> Result<()> {
-        if self.pending_spans.is_empty() {
+    /// Cuts buffered spans, then `incoming` (borrowed, not yet buffered), into blocks.
+    /// Without `force`, only full blocks are written and the remainder stays buffered
+    /// (incoming spans are cloned only then). Blocks never split a trace within one window.
+    ///
+    /// `incoming_sizes` holds `span_size_estimate` of a prefix of `incoming` (possibly
+    /// empty); the others are estimated here, just before their block is encoded, while
+    /// their memory is warm.
+    fn write_span_blocks(
+        &mut self,
+        force: bool,
+        incoming: &[Span],
+        incoming_sizes: &[usize],
+    ) -> Result<()> {
+        if self.pending_spans.is_empty() && incoming.is_empty() {
             return Ok(());
         }
         let target = self.span_target();
-        let spans = std::mem::take(&mut self.pending_spans);
+        let owned = std::mem::take(&mut self.pending_spans);
+        let mut sizes = std::mem::take(&mut self.pending_span_sizes);
+        let n_owned = owned.len();
+        let total = n_owned + incoming.len();
+        sizes.extend_from_slice(incoming_sizes);
+        sizes.resize(total, UNKNOWN_SIZE);
         self.pending_span_bytes = 0;
+        let span_at = |i: usize| -> &Span {
+            match i.checked_sub(n_owned) {
+                None => &owned[i],
+                Some(j) => &incoming[j],
+            }
+        };
         // Key: (window, first-seen rank of the trace in that window); a stable sort keeps
-        // append order within a trace.
+        // append order within a trace. Spans mostly come in runs of one trace, so the map is
+        // consulted once per run.
         let mut rank: FastMap<(u64, TraceId), usize> = FastMap::default();
-        let keys: Vec<(u64, usize)> = spans
-            .iter()
-            .map(|s| {
-                let w = self.config.window_of(s.start_unix_nanos);
-                let n = rank.len();
-                (w, *rank.entry((w, s.trace_id)).or_insert(n))
-            })
-            .collect();
-        let mut order: Vec<usize> = (0..spans.len()).collect();
-        order.sort_by_key(|&i| keys[i]);
-        let mut chunks: Vec<(u64, Range<usize>)> = Vec::new();
-        let mut keep = vec![false; spans.len()];
+        let mut last: Option<(u64, TraceId, usize)> = None;
+        let mut keys: Vec<(u64, usize)> = Vec::with_capacity(total);
+        for s in owned.iter().chain(incoming) {
+            let w = self.config.window_of(s.start_unix_nanos);
+            let r = match last {
+                Some((lw, id, r)) if lw == w && id == s.trace_id => r,
+                _ => {
+                    let n = rank.len();
+                    let r = *rank.entry((w, s.trace_id)).or_insert(n);
+                    last = Some((w, s.trace_id, r));
+                    r
+                }
+            };
+            keys.push((w, r));
+        }
+        drop(rank);
+        let order: Vec<usize> = if keys.is_sorted() {
+            (0..total).collect()
+        } else {
+            let mut tagged: Vec<(u64, usize, usize)> = keys
+                .iter()
+                .enumerate()
+                .map(|(i, &(w, r))| (w, r, i))
+                .collect();
+            tagged.sort_unstable();
+            tagged.into_iter().map(|t| t.2).collect()
+        };
+        // Cut and write in one pass: each block is encoded right after its spans were sized.
+        let mut keep = vec![false; total];
+        let mut result = Ok(());
+        let mut refs: Vec<&Span> = Vec::new();
         let (mut start, mut size) = (0usize, 0usize);
         for p in 0..order.len() {
-            size += span_size_estimate(&spans[order[p]]);
-            let key = keys[order[p]];
+            let i = order[p];
+            if sizes[i] == UNKNOWN_SIZE {
+                sizes[i] = span_size_estimate(span_at(i));
+            }
+            size += sizes[i];
+            let key = keys[i];
             let next = order.get(p + 1).map(|&i| keys[i]);
             let trace_ends = next != Some(key);
             let window_ends = next.is_none_or(|k| k.0 != key.0);
             if trace_ends && (size >= target || window_ends) {
+                let range = &order[start..p + 1];
                 if size >= target || force {
-                    chunks.push((key.0, start..p + 1));
+                    refs.clear();
+                    refs.extend(range.iter().map(|&i| span_at(i)));
+                    if let Err(e) = self.write_span_chunk(key.0, &refs, size) {
+                        // Nothing is lost: unwritten spans go back to the buffer.
+                        for &i in &order[start..] {
+                            keep[i] = true;
+                        }
+                        result = Err(e);
+                        break;
+                    }
                 } else {
-                    for &i in &order[start..p + 1] {
+                    for &i in range {
                         keep[i] = true;
                     }
                 }
@@ -1051,24 +1133,25 @@ impl Inner {
                 size = 0;
             }
         }
-        let mut result = Ok(());
-        for (n, (w, range)) in chunks.iter().enumerate() {
-            let refs: Vec<&Span> = order[range.clone()].iter().map(|&i| &spans[i]).collect();
-            if let Err(e) = self.write_span_chunk(*w, &refs) {
-                // Nothing is lost: unwritten spans go back to the buffer.
-                for (_, r) in &chunks[n..] {
-                    for &i in &order[r.clone()] {
-                        keep[i] = true;
-                    }
-                }
-                result = Err(e);
-                break;
+        drop(refs);
+        let mut kept = keep.iter().zip(&sizes);
+        for (s, (&k, &sz)) in owned.into_iter().zip(kept.by_ref()) {
+            if k {
+                self.pending_span_bytes += sz;
+                self.pending_span_sizes.push(sz);
+                self.pending_spans.push(s);
             }
         }
-        for (s, k) in spans.into_iter().zip(keep) {
+        for (s, (&k, &sz)) in incoming.iter().zip(kept) {
             if k {
-                self.pending_span_bytes += span_size_estimate(&s);
-                self.pending_spans.push(s);
+                let sz = if sz == UNKNOWN_SIZE {
+                    span_size_estimate(s)
+                } else {
+                    sz
+                };
+                self.pending_span_bytes += sz;
+                self.pending_span_sizes.push(sz);
+                self.pending_spans.push(s.clone());
             }
         }
         result
@@ -1079,9 +1162,9 @@ impl Inner {
         (f64::from(self.config.block_size_bytes) / self.span_size_ratio) as usize
     }
 
-    fn write_span_chunk(&mut self, window: u64, chunk: &[&Span]) -> Result<()> {
+    /// Writes one block of `chunk`, whose estimated size is `estimated`.
+    fn write_span_chunk(&mut self, window: u64, chunk: &[&Span], estimated: usize) -> Result<()> {
         let enc = encode_span_refs(chunk);
-        let estimated: usize = chunk.iter().map(|s| span_size_estimate(s)).sum();
         if estimated > 0 {
             let r = enc.payload.len() as f64 / estimated as f64;
             self.span_size_ratio = r.clamp(0.02, 1.0);
@@ -1182,7 +1265,7 @@ impl Inner {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.write_span_blocks(true)?;
+        self.write_span_blocks(true, &[], &[])?;
         self.write_metric_blocks(true)?;
         if self.unsynced {
             for (a, seq) in [&self.active_spans, &self.active_metrics]

@@ -103,6 +103,48 @@ fn every_truncation_of_a_payload_is_an_error_not_a_panic() {
     }
 }
 
+#[test]
+fn string_ids_follow_first_use_of_the_text_whatever_the_address() {
+    // Equal texts in separate allocations share an id; two prefixes of one allocation
+    // (same address, other length) do not; thousands of strings overflow the address
+    // cache's slots, and ids still come out in first-use order.
+    let owned: Vec<String> = (0..5_000).map(|i| format!("value-{}", i % 2_500)).collect();
+    let whole = String::from("abcdef");
+    let mut t = StringTable::with_capacity(4);
+    assert_eq!(t.id(&whole[..3]), 0);
+    assert_eq!(t.id(&whole[..6]), 1);
+    assert_eq!(t.id(&whole[..3]), 0);
+    for (i, s) in owned.iter().enumerate() {
+        assert_eq!(t.id(s), 2 + (i % 2_500) as u64, "{s}");
+    }
+    assert_eq!(t.id("abc"), 0);
+    assert_eq!(t.order.len(), 2 + 2_500);
+    assert_eq!(t.order[2 + 17], "value-17");
+}
+
+#[test]
+fn the_payload_does_not_depend_on_how_traces_interleave_in_the_input() {
+    // Traces contiguous, reversed, or interleaved span by span: the encoder regroups them
+    // the same way (by earliest start, then by span start), so the bytes are equal.
+    let spans = Corpus::new(21).spans(3_000);
+    let key = |s: &Span| (s.trace_id, s.start_unix_nanos);
+    let mut unique = spans.iter().map(key).collect::<Vec<_>>();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), spans.len(), "corpus has no tied starts");
+    let reference = encode_spans(&spans).payload;
+    let mut reversed = spans.clone();
+    reversed.reverse();
+    assert_eq!(encode_spans(&reversed).payload, reference);
+    let (even, odd): (Vec<_>, Vec<_>) = spans
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(i, _)| i % 2 == 0);
+    let interleaved: Vec<Span> = odd.into_iter().chain(even).map(|(_, s)| s).collect();
+    assert_eq!(encode_spans(&interleaved).payload, reference);
+}
+
 proptest! {
     #[test]
     fn arbitrary_bytes_never_panic_the_decoder(bytes in prop::collection::vec(any::<u8>(), 0..512)) {

@@ -178,3 +178,42 @@ proptest! {
         prop_assert!(reader.verify().unwrap().is_empty());
     }
 }
+
+#[test]
+fn a_large_append_writes_whole_blocks_at_once_and_buffers_only_the_remainder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = StorageConfig {
+        block_size_bytes: 16 << 10,
+        ..StorageConfig::default()
+    };
+    let store = TraceStore::open(dir.path(), config).unwrap();
+    let spans = tta_storage::corpus::Corpus::new(4).spans(5_000);
+    store.append(&spans).unwrap();
+    let stats = store.stats();
+    assert!(stats.blocks >= 5, "{} blocks", stats.blocks);
+    assert_eq!(stats.spans + stats.pending_spans as u64, spans.len() as u64);
+    assert!(
+        stats.pending_spans < spans.len() / stats.blocks + 200,
+        "{} spans buffered after {} blocks",
+        stats.pending_spans,
+        stats.blocks
+    );
+    // Reads see written and buffered spans alike, before and after the flush.
+    let last = spans.last().unwrap().trace_id;
+    let want = sorted(
+        spans
+            .iter()
+            .filter(|s| s.trace_id == last)
+            .cloned()
+            .collect(),
+    );
+    assert_eq!(store.get_trace(&last).unwrap(), Some(want.clone()));
+    assert_eq!(
+        store.query(TraceQuery::default()).unwrap(),
+        sorted(spans.clone())
+    );
+    store.close().unwrap();
+    let reader = TraceStore::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.get_trace(&last).unwrap(), Some(want));
+    assert_eq!(reader.query(TraceQuery::default()).unwrap(), sorted(spans));
+}
