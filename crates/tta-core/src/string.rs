@@ -4,11 +4,15 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smol_str::SmolStr;
 
-/// A cheap-to-clone string: a `&'static str` (no allocation at all) or a shared `Arc<str>`.
+/// A cheap-to-clone string: a `&'static str` or a short string stored inline (no allocation
+/// at all), or a shared `Arc<str>` (clones share it).
 ///
-/// Span names, service names and attribute keys are mostly literals; this type keeps them
-/// allocation-free on the hot path while still accepting owned strings.
+/// Span names, service names and attribute keys are mostly literals, and attribute values
+/// mostly short; this type keeps them allocation-free on the hot path while still accepting
+/// owned strings of any length. Strings of up to 23 bytes are stored inline (the
+/// representation is `smol_str`'s).
 ///
 /// ```
 /// use tta_core::SharedStr;
@@ -18,26 +22,28 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert_eq!(&*a, "GET /api");
 /// ```
 #[derive(Clone)]
-pub struct SharedStr(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
+pub struct SharedStr(SmolStr);
 
 impl SharedStr {
     /// A string that borrows a literal; never allocates.
     pub const fn from_static(s: &'static str) -> Self {
-        Self(Repr::Static(s))
+        Self(SmolStr::new_static(s))
+    }
+
+    /// A copy of `s`: inline when short (no allocation), else one shared allocation.
+    pub fn new(s: &str) -> Self {
+        Self(SmolStr::new(s))
     }
 
     /// The string slice.
+    #[inline]
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Static(s) => s,
-            Repr::Shared(s) => s,
-        }
+        self.0.as_str()
+    }
+
+    /// Whether this string holds a heap allocation (long owned strings only).
+    pub fn is_heap_allocated(&self) -> bool {
+        self.0.is_heap_allocated()
     }
 }
 
@@ -74,13 +80,13 @@ impl From<&'static str> for SharedStr {
 
 impl From<String> for SharedStr {
     fn from(s: String) -> Self {
-        Self(Repr::Shared(s.into()))
+        Self(SmolStr::from(s))
     }
 }
 
 impl From<Arc<str>> for SharedStr {
     fn from(s: Arc<str>) -> Self {
-        Self(Repr::Shared(s))
+        Self(SmolStr::from(s))
     }
 }
 
@@ -141,5 +147,34 @@ impl Serialize for SharedStr {
 impl<'de> Deserialize<'de> for SharedStr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Self::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_strings_are_inline_and_long_ones_shared() {
+        let short = SharedStr::new("/api/endpoint");
+        assert!(!short.is_heap_allocated());
+        assert!(!SharedStr::from("x".repeat(23)).is_heap_allocated());
+        let long = SharedStr::new(&"y".repeat(24));
+        assert!(long.is_heap_allocated());
+        assert!(
+            !SharedStr::from_static("a literal that is longer than 23 bytes").is_heap_allocated()
+        );
+        let copy = long.clone();
+        assert_eq!(copy, long);
+        assert_eq!(
+            copy.as_str().as_ptr(),
+            long.as_str().as_ptr(),
+            "clones share"
+        );
+        for s in [&short, &long] {
+            assert_eq!(SharedStr::from(Arc::<str>::from(s.as_str())), *s);
+            let json = serde_json::to_string(s).unwrap();
+            assert_eq!(serde_json::from_str::<SharedStr>(&json).unwrap(), *s);
+        }
     }
 }

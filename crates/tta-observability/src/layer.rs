@@ -1,8 +1,10 @@
 //! A `tracing_subscriber::Layer` that makes the head decision at the root, times every span,
 //! records executions, and submits ended spans to the pipeline for tail sampling and export.
 
+mod clock;
+
 use std::cell::Cell;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -16,6 +18,7 @@ use tta_sampling::{ParentContext, SamplingDecision, SamplingReason, SamplingResu
 
 use crate::Observability;
 use crate::overhead::INLINE_SAMPLE_EVERY;
+use clock::{REANCHOR_EVERY, SpanClock};
 
 /// Feeds `tracing` spans into an [`Observability`] runtime.
 ///
@@ -50,15 +53,23 @@ use crate::overhead::INLINE_SAMPLE_EVERY;
 /// obs.shutdown(std::time::Duration::from_secs(1));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Span times come from the CPU's time-stamp counter anchored to the wall clock (see the
+/// `clock` module): a counter read costs a fraction of `SystemTime::now()`.
 #[derive(Clone, Debug)]
 pub struct TtaLayer {
     obs: Observability,
+    clock: Arc<SpanClock>,
 }
 
 impl TtaLayer {
-    /// A layer feeding `obs`.
+    /// A layer feeding `obs`. The first layer of a process calibrates the counter clock
+    /// against the OS clock, which takes a few milliseconds (at most 200 ms).
     pub fn new(obs: Observability) -> Self {
-        Self { obs }
+        Self {
+            obs,
+            clock: Arc::new(SpanClock::new()),
+        }
     }
 }
 
@@ -71,6 +82,8 @@ struct SpanState {
     trace_id: TraceId,
     span_id: SpanId,
     parent: Option<SpanId>,
+    /// The counter reading at the start (durations are counter deltas).
+    start_raw: u64,
     start_unix_nanos: u64,
     /// The head decision's threshold when the head kept the trace.
     threshold: Option<u64>,
@@ -142,7 +155,8 @@ impl Visit for FieldVisitor {
                 if name == "error" {
                     self.error = true;
                 }
-                self.push(field, value.to_owned().into());
+                // Short values are stored inline: no allocation.
+                self.push(field, SharedStr::new(value).into());
             }
         }
     }
@@ -177,24 +191,30 @@ fn parse_kind(s: &str) -> Option<SpanKind> {
     }
 }
 
-fn now_unix_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 thread_local! {
     static TICK: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Whether this call is one of the 1-in-N timed for the in-line overhead estimate.
-fn timed() -> Option<Instant> {
+/// Counts this thread's layer calls.
+#[inline]
+fn tick() -> u64 {
     TICK.with(|t| {
         let n = t.get().wrapping_add(1);
         t.set(n);
-        (n % INLINE_SAMPLE_EVERY == 0).then(Instant::now)
+        n
     })
+}
+
+impl TtaLayer {
+    /// Adds a timed call's cost (scaled by the sampling) to the in-line overhead estimate.
+    #[cold]
+    fn add_overhead(&self, start_raw: u64) {
+        let nanos = self.clock.elapsed_nanos(start_raw, self.clock.raw());
+        self.obs
+            .inner
+            .overhead
+            .add_inline_nanos(nanos.saturating_mul(INLINE_SAMPLE_EVERY));
+    }
 }
 
 impl<S> tracing_subscriber::Layer<S> for TtaLayer
@@ -202,9 +222,16 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let t0 = timed();
+        let start_raw = self.clock.raw();
+        let n = tick();
+        if n.is_multiple_of(REANCHOR_EVERY) {
+            self.clock.reanchor(start_raw);
+        }
         let Some(span) = ctx.span(id) else { return };
-        let mut visitor = FieldVisitor::default();
+        let mut visitor = FieldVisitor {
+            attributes: Vec::with_capacity(attrs.fields().len()),
+            ..FieldVisitor::default()
+        };
         attrs.record(&mut visitor);
 
         let inherited = span.parent().and_then(|p| {
@@ -278,7 +305,8 @@ where
             trace_id,
             span_id: SpanId::random(),
             parent,
-            start_unix_nanos: now_unix_nanos(),
+            start_raw,
+            start_unix_nanos: self.clock.unix_nanos(start_raw),
             threshold,
             head_sampled: head_reason.0,
             head_reason: head_reason.1,
@@ -288,12 +316,8 @@ where
             local: root.is_none().then(LocalTrace::default),
             root,
         });
-        if let Some(t0) = t0 {
-            let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            self.obs
-                .inner
-                .overhead
-                .add_inline_nanos(nanos.saturating_mul(INLINE_SAMPLE_EVERY));
+        if n.is_multiple_of(INLINE_SAMPLE_EVERY) {
+            self.add_overhead(start_raw);
         }
     }
 
@@ -320,15 +344,20 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let t0 = timed();
+        let end_raw = self.clock.raw();
+        let n = tick();
         let Some(span) = ctx.span(&id) else { return };
-        let Some(mut state) = span.extensions_mut().remove::<SpanState>() else {
+        // The state is used in place (the registry frees it when the span closes): moving
+        // it out of its box would copy ~200 bytes per span.
+        let mut ext = span.extensions_mut();
+        let Some(state) = ext.get_mut::<SpanState>() else {
             return;
         };
-        let end = now_unix_nanos().max(state.start_unix_nanos);
+        let duration_nanos = self.clock.elapsed_nanos(state.start_raw, end_raw);
+        let end = state.start_unix_nanos.saturating_add(duration_nanos);
         let name = span.metadata().name();
         let inner = &self.obs.inner;
-        let duration_ms = (end - state.start_unix_nanos) as f64 / 1e6;
+        let duration_ms = duration_nanos as f64 / 1e6;
         inner
             .metrics
             .record_execution(name, duration_ms, !state.error);
@@ -358,17 +387,14 @@ where
                 }
             }
         }
-        if let Some(t0) = t0 {
-            let nanos = u64::try_from(t0.elapsed().as_nanos()).unwrap_or(u64::MAX);
-            inner
-                .overhead
-                .add_inline_nanos(nanos.saturating_mul(INLINE_SAMPLE_EVERY));
+        if n.is_multiple_of(INLINE_SAMPLE_EVERY) {
+            self.add_overhead(end_raw);
         }
     }
 }
 
-/// The span record of a finished span.
-fn into_span(state: SpanState, name: &'static str, end: u64, service: &SharedStr) -> Span {
+/// The span record of a finished span (its attributes are moved out of `state`).
+fn into_span(state: &mut SpanState, name: &'static str, end: u64, service: &SharedStr) -> Span {
     Span {
         trace_id: state.trace_id,
         span_id: state.span_id,
@@ -383,7 +409,7 @@ fn into_span(state: SpanState, name: &'static str, end: u64, service: &SharedStr
         } else {
             SpanStatus::Unset
         },
-        attributes: state.attributes,
+        attributes: std::mem::take(&mut state.attributes),
         sampling_threshold: state.threshold,
     }
 }
@@ -420,7 +446,7 @@ impl TtaLayer {
         &self,
         pipeline: &tta_export::SpanPipeline,
         local: LocalTrace,
-        root: SpanState,
+        root: &mut SpanState,
         name: &'static str,
         end: u64,
         duration_ms: f64,

@@ -265,6 +265,15 @@ const TAIL: usize = 2 * REASONS;
 const ERASED: usize = 4 * REASONS;
 const COUNTERS: usize = ERASED + 1;
 
+/// The slow rule's threshold as stored in `CompositeSampler::slow_above_ms`.
+fn slow_bits(config: &SamplingConfig) -> u64 {
+    if config.always_sample_slow {
+        config.slow_threshold_ms.to_bits()
+    } else {
+        f64::INFINITY.to_bits()
+    }
+}
+
 fn slot(base: usize, keep: bool, reason: SamplingReason) -> usize {
     base + if keep { 0 } else { REASONS } + reason.index()
 }
@@ -299,6 +308,11 @@ pub struct CompositeSampler {
     config: ArcSwap<SamplingConfig>,
     fixed_threshold: AtomicU64,
     adaptive_enabled: AtomicBool,
+    /// The tail rules, mirrored from `config` so a tail decision reads two atomics:
+    /// `always_sample_errors`, and the slow threshold in ms as `f64` bits (infinite when
+    /// `always_sample_slow` is off).
+    errors_always: AtomicBool,
+    slow_above_ms: AtomicU64,
     adaptive: AdaptiveSampler,
     policy: AtomicU32,
     counters: Counters<COUNTERS>,
@@ -334,6 +348,8 @@ impl CompositeSampler {
         Self {
             fixed_threshold: AtomicU64::new(threshold_for_rate(config.default_rate)),
             adaptive_enabled: AtomicBool::new(config.adaptive_enabled),
+            errors_always: AtomicBool::new(config.always_sample_errors),
+            slow_above_ms: AtomicU64::new(slow_bits(&config)),
             adaptive: AdaptiveSampler::with_clock(config.adaptive_config(), clock),
             policy: AtomicU32::new(ParentPolicy::default().pack()),
             counters: Counters::new(),
@@ -431,10 +447,9 @@ impl CompositeSampler {
         duration_ms: f64,
         head: &SamplingResult,
     ) -> SamplingResult {
-        let config = self.config.load();
-        let result = if has_error && config.always_sample_errors {
+        let result = if has_error && self.errors_always.load(Ordering::Relaxed) {
             SamplingResult::sample(SamplingReason::Error, Some(Threshold::ALWAYS))
-        } else if duration_ms > config.slow_threshold_ms && config.always_sample_slow {
+        } else if duration_ms > f64::from_bits(self.slow_above_ms.load(Ordering::Relaxed)) {
             SamplingResult::sample(SamplingReason::Slow, Some(Threshold::ALWAYS))
         } else {
             *head
@@ -486,6 +501,10 @@ impl CompositeSampler {
             .store(threshold_for_rate(config.default_rate), Ordering::Relaxed);
         self.adaptive_enabled
             .store(config.adaptive_enabled, Ordering::Relaxed);
+        self.errors_always
+            .store(config.always_sample_errors, Ordering::Relaxed);
+        self.slow_above_ms
+            .store(slow_bits(&config), Ordering::Relaxed);
         self.config.store(Arc::new(config));
         Ok(())
     }

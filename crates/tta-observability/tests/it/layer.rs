@@ -29,10 +29,19 @@ fn remote_parent_is_continued_and_followed() {
     let caller = SpanId::from_hex("00f067aa0ba902b7").unwrap();
     let header = format!("00-{trace_id}-{caller}-01");
     let subscriber = tracing_subscriber::registry().with(obs.layer());
+    let unix_nanos = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    };
+    let before = unix_nanos();
     tracing::subscriber::with_default(subscriber, || {
         let _root = tracing::info_span!("GET /checkout", traceparent = %header).entered();
         let _child = tracing::info_span!("SELECT cart").entered();
+        std::thread::sleep(Duration::from_millis(20));
     });
+    let after = unix_nanos();
     // A caller carrying its consistent-sampling threshold (th:4 is consistent with this
     // id: its randomness 0x48eb211c80319c is above 0x40000000000000): it is kept.
     let other = TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap();
@@ -58,6 +67,19 @@ fn remote_parent_is_continued_and_followed() {
     assert_eq!(root.parent_span_id, Some(caller));
     let child = spans.iter().find(|s| s.name == "SELECT cart").unwrap();
     assert_eq!(child.parent_span_id, Some(root.span_id));
+    // Span times (counter clock anchored to the wall clock) lie in the wall-clock window,
+    // give or take the counter's calibration, and durations include the sleep.
+    let slack = 2_000_000;
+    for s in &spans {
+        assert!(
+            s.start_unix_nanos + slack >= before && s.end_unix_nanos <= after + slack,
+            "{before} <= {} .. {} <= {after}",
+            s.start_unix_nanos,
+            s.end_unix_nanos
+        );
+    }
+    assert!(child.end_unix_nanos - child.start_unix_nanos >= 19_000_000);
+    assert!(root.start_unix_nanos <= child.start_unix_nanos);
     // The caller sent no `th`, so the probability is unknown: no threshold is claimed.
     assert_eq!(root.sampling_threshold, None);
     let spans = obs

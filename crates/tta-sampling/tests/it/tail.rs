@@ -118,4 +118,15 @@ fn tail_rules_follow_hot_reload() {
             .reason,
         Slow
     );
+    // Switching both rules off reaches the next decision too.
+    s.reconfigure(SamplingConfig {
+        slow_threshold_ms: 500.0,
+        always_sample_errors: false,
+        always_sample_slow: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let tail = s.should_sample_tail("trace-1", true, 600.0, &drop_head);
+    assert_eq!(tail.decision, Drop);
+    assert_eq!(tail.reason, drop_head.reason);
 }
