@@ -25,6 +25,13 @@ pub struct DecidedTrace {
     pub result: SamplingResult,
 }
 
+/// Where decided, kept spans go: one [`DecidedTrace`] per kept trace, or straight onto one
+/// flat vector (no allocation per trace).
+enum Sink<'a> {
+    Traces(&'a mut Vec<DecidedTrace>),
+    Spans(&'a mut Vec<Span>),
+}
+
 /// Counters and gauges of a [`TraceBuffer`].
 ///
 /// Every span received is counted exactly once as kept, dropped or still buffered:
@@ -361,29 +368,76 @@ impl TraceBuffer {
         sampler: &CompositeSampler,
         out: &mut Vec<DecidedTrace>,
     ) {
+        self.add_to(span, now_unix_nanos, sampler, &mut Sink::Traces(out));
+    }
+
+    /// Like [`add`](Self::add), but the spans of kept traces are appended to `out` directly
+    /// (each carrying its trace's threshold in `sampling_threshold`) instead of one
+    /// [`DecidedTrace`] per trace: no allocation per decided trace. For a consumer, such as
+    /// the export pipeline, that needs only the spans.
+    ///
+    /// ```
+    /// use tta_core::{Span, SpanId, TraceId};
+    /// use tta_sampling::{CompositeSampler, SamplingConfig, TraceBuffer};
+    ///
+    /// let config = SamplingConfig { default_rate: 1.0, adaptive_enabled: false, ..Default::default() };
+    /// let sampler = CompositeSampler::new(config.clone());
+    /// let mut buffer = TraceBuffer::new(&config);
+    /// let mut out: Vec<Span> = Vec::new();
+    /// let trace_id = TraceId::random();
+    /// let root = SpanId::random();
+    /// let child = Span { trace_id, span_id: SpanId::random(), parent_span_id: Some(root), ..Default::default() };
+    /// buffer.add_flat(child, 0, &sampler, &mut out);
+    /// buffer.add_flat(Span { trace_id, span_id: root, ..Default::default() }, 0, &sampler, &mut out);
+    /// assert!(out.is_empty()); // waiting for stragglers
+    /// buffer.flush_all_flat(&sampler, &mut out);
+    /// assert_eq!(out.len(), 2);
+    /// assert_eq!(out[0].sampling_threshold, Some(0)); // kept at rate 1: th:0
+    /// ```
+    pub fn add_flat(
+        &mut self,
+        span: Span,
+        now_unix_nanos: u64,
+        sampler: &CompositeSampler,
+        out: &mut Vec<Span>,
+    ) {
+        self.add_to(span, now_unix_nanos, sampler, &mut Sink::Spans(out));
+    }
+
+    fn add_to(
+        &mut self,
+        span: Span,
+        now_unix_nanos: u64,
+        sampler: &CompositeSampler,
+        out: &mut Sink<'_>,
+    ) {
         self.stats.spans_received += 1;
         let trace_id = span.trace_id;
         let extra = span_extra_bytes(&span);
-        let mut span = span;
-        let known = self.index.contains_key(&trace_id);
-        if !known {
-            match self.follow_remembered(span, out) {
-                Some(s) => span = s,
-                None => return,
-            }
+        // The span itself is moved only once, into its slot (or to `out`).
+        let mut entry = self.index.get(&trace_id).copied();
+        if entry.is_none()
+            && let Some(remembered) = self.cache.lookup(&trace_id)
+        {
+            self.follow(remembered, span, out);
+            return;
         }
-        if self.needs_room(!known, extra) {
+        if self.needs_room(entry.is_none(), extra) {
+            let known = entry.is_some();
             self.make_room(!known, extra, sampler, out);
             // Making room may have decided this very trace: then the span follows that decision.
-            if known && !self.index.contains_key(&trace_id) {
-                match self.follow_remembered(span, out) {
-                    Some(s) => span = s,
-                    None => return,
+            if known {
+                entry = self.index.get(&trace_id).copied();
+                if entry.is_none()
+                    && let Some(remembered) = self.cache.lookup(&trace_id)
+                {
+                    self.follow(remembered, span, out);
+                    return;
                 }
             }
         }
-        let entry = match self.index.get(&trace_id) {
-            Some(&e) => e,
+        let entry = match entry {
+            Some(e) => e,
             None => self.new_entry(trace_id, now_unix_nanos),
         };
         let bytes = extra;
@@ -415,28 +469,27 @@ impl TraceBuffer {
         }
     }
 
-    /// A span of a trace that is not buffered: if its trace was decided, follow that decision
-    /// and return `None`; otherwise give the span back.
-    fn follow_remembered(&mut self, span: Span, out: &mut Vec<DecidedTrace>) -> Option<Span> {
-        match self.cache.lookup(&span.trace_id) {
-            Some(Remembered::Kept(result)) => {
+    /// A span of a trace that is not buffered but was decided: it follows that decision.
+    fn follow(&mut self, remembered: Remembered, span: Span, out: &mut Sink<'_>) {
+        match remembered {
+            Remembered::Kept(result) => {
                 let mut span = span;
                 span.sampling_threshold = result.threshold.map(Threshold::raw);
-                out.push(DecidedTrace {
-                    trace_id: span.trace_id,
-                    spans: vec![span],
-                    result,
-                });
+                match out {
+                    Sink::Traces(out) => out.push(DecidedTrace {
+                        trace_id: span.trace_id,
+                        spans: vec![span],
+                        result,
+                    }),
+                    Sink::Spans(out) => out.push(span),
+                }
                 self.stats.late_spans_kept += 1;
                 self.stats.spans_kept += 1;
-                None
             }
-            Some(Remembered::Dropped) => {
+            Remembered::Dropped => {
                 self.stats.late_spans_dropped += 1;
                 self.stats.spans_dropped += 1;
-                None
             }
-            None => Some(span),
         }
     }
 
@@ -473,7 +526,7 @@ impl TraceBuffer {
         new_trace: bool,
         extra: usize,
         sampler: &CompositeSampler,
-        out: &mut Vec<DecidedTrace>,
+        out: &mut Sink<'_>,
     ) {
         while self.needs_room(new_trace, extra) {
             if self.arrivals.head == NIL {
@@ -503,6 +556,21 @@ impl TraceBuffer {
         sampler: &CompositeSampler,
         out: &mut Vec<DecidedTrace>,
     ) {
+        self.poll_to(now_unix_nanos, sampler, &mut Sink::Traces(out));
+    }
+
+    /// Like [`poll`](Self::poll), with kept spans appended to `out` directly (see
+    /// [`add_flat`](Self::add_flat)).
+    pub fn poll_flat(
+        &mut self,
+        now_unix_nanos: u64,
+        sampler: &CompositeSampler,
+        out: &mut Vec<Span>,
+    ) {
+        self.poll_to(now_unix_nanos, sampler, &mut Sink::Spans(out));
+    }
+
+    fn poll_to(&mut self, now_unix_nanos: u64, sampler: &CompositeSampler, out: &mut Sink<'_>) {
         while self.roots.head != NIL {
             let e = self.entries.get(self.roots.head);
             if e.root_at.saturating_add(self.straggler_nanos) > now_unix_nanos {
@@ -528,6 +596,16 @@ impl TraceBuffer {
 
     /// Decides everything still buffered, oldest first (for shutdown).
     pub fn flush_all(&mut self, sampler: &CompositeSampler, out: &mut Vec<DecidedTrace>) {
+        self.flush_all_to(sampler, &mut Sink::Traces(out));
+    }
+
+    /// Like [`flush_all`](Self::flush_all), with kept spans appended to `out` directly (see
+    /// [`add_flat`](Self::add_flat)).
+    pub fn flush_all_flat(&mut self, sampler: &CompositeSampler, out: &mut Vec<Span>) {
+        self.flush_all_to(sampler, &mut Sink::Spans(out));
+    }
+
+    fn flush_all_to(&mut self, sampler: &CompositeSampler, out: &mut Sink<'_>) {
         while self.arrivals.head != NIL {
             self.decide(self.arrivals.head, Cause::Flush, sampler, out);
         }
@@ -652,13 +730,30 @@ impl TraceBuffer {
         *self.links(idx, root) = UNLINKED;
     }
 
-    fn decide(
-        &mut self,
-        idx: u32,
-        cause: Cause,
-        sampler: &CompositeSampler,
-        out: &mut Vec<DecidedTrace>,
-    ) {
+    /// Frees the slots of the span list starting at `first`; with `keep`, moves the spans to
+    /// its vector, each with its `sampling_threshold` set.
+    fn release_spans(&mut self, first: u32, mut keep: Option<(&mut Vec<Span>, Option<u64>)>) {
+        let mut cursor = first;
+        while cursor != NIL {
+            let slot = self.slots.get_mut(cursor);
+            let next = slot.next;
+            if let Some((out, threshold)) = keep.as_mut() {
+                if let Some(span) = slot.span.as_mut() {
+                    span.sampling_threshold = *threshold;
+                }
+                if let Some(span) = slot.span.take() {
+                    out.push(span);
+                }
+            } else {
+                slot.span = None;
+            }
+            slot.next = self.free_slot;
+            self.free_slot = cursor;
+            cursor = next;
+        }
+    }
+
+    fn decide(&mut self, idx: u32, cause: Cause, sampler: &CompositeSampler, out: &mut Sink<'_>) {
         self.unlink(idx, false);
         self.unlink(idx, true);
         let (first, count, bytes) = {
@@ -707,21 +802,18 @@ impl TraceBuffer {
         let duration_ms = root_nanos.unwrap_or(longest) as f64 / 1e6;
         let result = sampler.should_sample_tail(trace_id, has_error, duration_ms, &head);
         let keep = result.is_sampled();
-        let mut spans = Vec::with_capacity(if keep { count as usize } else { 0 });
         let threshold = result.threshold.map(Threshold::raw);
-        let mut cursor = first;
-        while cursor != NIL {
-            let slot = self.slots.get_mut(cursor);
-            let next = slot.next;
-            if let Some(mut span) = slot.span.take()
-                && keep
-            {
-                span.sampling_threshold = threshold;
-                spans.push(span);
+        let mut spans = Vec::new();
+        match (keep, &mut *out) {
+            (false, _) => self.release_spans(first, None),
+            (true, Sink::Traces(_)) => {
+                spans.reserve_exact(count as usize);
+                self.release_spans(first, Some((&mut spans, threshold)));
             }
-            slot.next = self.free_slot;
-            self.free_slot = cursor;
-            cursor = next;
+            (true, Sink::Spans(out)) => {
+                out.reserve(count as usize);
+                self.release_spans(first, Some((out, threshold)));
+            }
         }
 
         let s = &mut self.stats;
@@ -739,11 +831,13 @@ impl TraceBuffer {
             s.traces_kept += 1;
             s.spans_kept += u64::from(count);
             self.cache.remember_kept(trace_id, &result);
-            out.push(DecidedTrace {
-                trace_id,
-                spans,
-                result,
-            });
+            if let Sink::Traces(out) = out {
+                out.push(DecidedTrace {
+                    trace_id,
+                    spans,
+                    result,
+                });
+            }
         } else {
             s.traces_dropped += 1;
             s.spans_dropped += u64::from(count);

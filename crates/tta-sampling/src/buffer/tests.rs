@@ -265,6 +265,43 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The flat variants emit the same spans, in the same order, with the same thresholds and
+    /// stats as the per-trace ones.
+    #[test]
+    fn flat_output_matches_decided_traces(ops in prop::collection::vec(op(), 1..200), rate in 0.0..=1.0f64, budget_kib in 64usize..256) {
+        let c = SamplingConfig {
+            default_rate: rate,
+            buffer_max_bytes: budget_kib << 10,
+            ..config()
+        };
+        let (s, mut traces_buf, mut traces) = setup(&c);
+        let mut flat_buf = TraceBuffer::new(&c);
+        let mut flat: Vec<Span> = Vec::new();
+        let mut now = 0;
+        for op in ops {
+            match op {
+                Op::Add { trace, root, error, duration_ms, advance_ms } => {
+                    now += u64::from(advance_ms) * MS;
+                    let sp = span(u128::from(trace) + 1, (!root).then_some(1), error, u64::from(duration_ms));
+                    traces_buf.add(sp.clone(), now, &s, &mut traces);
+                    flat_buf.add_flat(sp, now, &s, &mut flat);
+                }
+                Op::Poll { advance_ms } => {
+                    now += u64::from(advance_ms) * MS;
+                    traces_buf.poll(now, &s, &mut traces);
+                    flat_buf.poll_flat(now, &s, &mut flat);
+                }
+            }
+        }
+        traces_buf.flush_all(&s, &mut traces);
+        flat_buf.flush_all_flat(&s, &mut flat);
+        let expected: Vec<Span> = traces.into_iter().flat_map(|t| t.spans).collect();
+        prop_assert_eq!(flat, expected);
+        prop_assert_eq!(flat_buf.stats(), traces_buf.stats());
+    }
+}
+
 #[test]
 fn lowering_the_budget_releases_memory() {
     let big = SamplingConfig {
