@@ -139,9 +139,9 @@ impl SpanPipeline {
         Ok(report)
     }
 
-    pub(crate) fn start_with(
+    pub(crate) fn start_with<A: Assembler>(
         config: ExportConfig,
-        asm: Box<dyn Assembler>,
+        asm: A,
         exporters: Vec<Box<dyn Exporter>>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, ExportError> {
@@ -164,7 +164,7 @@ impl SpanPipeline {
             outstanding_changed: Condvar::new(),
             shutdown_deadline: Mutex::new(None),
             buffer_stats: ArcSwap::from_pointee(Default::default()),
-            stage_idle: std::sync::atomic::AtomicBool::new(false),
+            stage_idle: crate::stats::Padded(std::sync::atomic::AtomicBool::new(false)),
             max_hung: (config.max_export_workers as u64 * 2).max(4),
         });
         let capacity = config.max_queue_size;
@@ -250,6 +250,14 @@ impl SpanPipeline {
             }
             Err(TrySendError::Full(_)) => {
                 add(&self.shared.counters.dropped_queue_full, 1);
+                // A full queue must never leave the stage asleep until its next tick.
+                if self
+                    .shared
+                    .stage_idle
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                {
+                    let _ = self.wake_tx.try_send(());
+                }
                 false
             }
             Err(TrySendError::Disconnected(_)) => {
@@ -638,8 +646,7 @@ impl PipelineBuilder {
             None => Arc::new(CompositeSampler::new(sampling.clone())),
         };
         let asm = SamplerStage::new(Arc::clone(&sampler), &sampling);
-        let mut pipeline =
-            SpanPipeline::start_with(self.config, Box::new(asm), self.exporters, self.clock)?;
+        let mut pipeline = SpanPipeline::start_with(self.config, asm, self.exporters, self.clock)?;
         pipeline.sampler = Some(sampler);
         Ok(pipeline)
     }

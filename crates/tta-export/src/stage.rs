@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, select};
 use tta_core::{Clock, Span};
-use tta_sampling::{CompositeSampler, DecidedTrace, SamplingConfig, TraceBuffer, TraceBufferStats};
+use tta_sampling::{CompositeSampler, SamplingConfig, TraceBuffer, TraceBufferStats};
 
 use crate::stats::add;
 use crate::worker::{Batch, Shared};
@@ -28,11 +28,11 @@ pub(crate) trait Assembler: Send + 'static {
     fn stats(&self) -> TraceBufferStats;
 }
 
-/// The real assembler: a [`TraceBuffer`] deciding with the shared [`CompositeSampler`].
+/// The real assembler: a [`TraceBuffer`] deciding with the shared [`CompositeSampler`],
+/// emitting kept spans straight onto the caller's vector (no allocation per trace).
 pub(crate) struct SamplerStage {
     buffer: TraceBuffer,
     sampler: Arc<CompositeSampler>,
-    decided: Vec<DecidedTrace>,
 }
 
 impl SamplerStage {
@@ -40,31 +40,21 @@ impl SamplerStage {
         Self {
             buffer: TraceBuffer::new(sampling),
             sampler,
-            decided: Vec::new(),
-        }
-    }
-
-    fn emit(&mut self, out: &mut Vec<Span>) {
-        for trace in self.decided.drain(..) {
-            out.extend(trace.spans);
         }
     }
 }
 
 impl Assembler for SamplerStage {
+    #[inline]
     fn add(&mut self, span: Span, now_unix_nanos: u64, out: &mut Vec<Span>) {
         self.buffer
-            .add(span, now_unix_nanos, &self.sampler, &mut self.decided);
-        self.emit(out);
+            .add_flat(span, now_unix_nanos, &self.sampler, out);
     }
     fn poll(&mut self, now_unix_nanos: u64, out: &mut Vec<Span>) {
-        self.buffer
-            .poll(now_unix_nanos, &self.sampler, &mut self.decided);
-        self.emit(out);
+        self.buffer.poll_flat(now_unix_nanos, &self.sampler, out);
     }
     fn flush_all(&mut self, out: &mut Vec<Span>) {
-        self.buffer.flush_all(&self.sampler, &mut self.decided);
-        self.emit(out);
+        self.buffer.flush_all_flat(&self.sampler, out);
     }
     fn next_deadline(&self) -> Option<u64> {
         self.buffer.next_deadline()
@@ -106,7 +96,7 @@ pub(crate) struct StageInputs {
     pub(crate) decided: Receiver<Vec<Span>>,
 }
 
-pub(crate) struct Stage {
+pub(crate) struct Stage<A> {
     pub(crate) spans: Receiver<Span>,
     pub(crate) ctl: Receiver<Control>,
     /// Early wake-ups from producers that found the span queue filling up.
@@ -114,12 +104,19 @@ pub(crate) struct Stage {
     /// Traces the caller already decided to keep; they skip the assembler.
     pub(crate) decided: Receiver<Vec<Span>>,
     pub(crate) batches: Sender<Batch>,
-    pub(crate) asm: Box<dyn Assembler>,
+    /// Generic rather than boxed: a span passed by value through a trait object is copied
+    /// once more on every call.
+    pub(crate) asm: A,
     pub(crate) shared: Arc<Shared>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// The batch being filled; the assembler appends kept spans to it directly.
     pub(crate) current: Vec<Span>,
     pub(crate) current_since: Option<Instant>,
+    /// Kept spans of bulk decisions (poll, flush, caller-decided traces) before they are cut
+    /// into batches.
     pub(crate) kept: Vec<Span>,
+    /// `batch_size` from the config, re-read on every tick and reconfigure.
+    pub(crate) batch_size: usize,
     pub(crate) seq: u64,
     pub(crate) last_sent: Option<u64>,
     pub(crate) unsent_spans: u64,
@@ -128,7 +125,7 @@ pub(crate) struct Stage {
     pub(crate) received: u64,
 }
 
-/// Spans taken from the queue per wake-up before deciding and cutting.
+/// Spans taken from the queue per clock read.
 const BURST: usize = 1024;
 /// Most spans taken in one pass before the buffer's deadlines are polled.
 const MAX_DRAIN: usize = 16 * BURST;
@@ -143,7 +140,7 @@ const SEND_SLICE: Duration = Duration::from_millis(10);
 /// How often the full trace-buffer stats are published for `stats()`.
 const PUBLISH_EVERY: Duration = Duration::from_millis(20);
 
-impl Stage {
+impl<A: Assembler> Stage<A> {
     pub(crate) fn new(
         StageInputs {
             spans,
@@ -152,10 +149,11 @@ impl Stage {
             decided,
         }: StageInputs,
         batches: Sender<Batch>,
-        asm: Box<dyn Assembler>,
+        asm: A,
         shared: Arc<Shared>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let batch_size = shared.config.load().batch_size.max(1);
         Self {
             spans,
             ctl,
@@ -168,6 +166,7 @@ impl Stage {
             current: Vec::new(),
             current_since: None,
             kept: Vec::new(),
+            batch_size,
             seq: 0,
             last_sent: None,
             unsent_spans: 0,
@@ -183,26 +182,11 @@ impl Stage {
         // queue stays empty and shrinks as soon as spans arrive.
         let mut tick = MIN_TICK;
         loop {
+            self.batch_size = self.shared.config.load().batch_size.max(1);
             let mut took = self.drain_decided();
-            let mut now = 0;
-            loop {
-                match self.spans.try_recv() {
-                    Ok(span) => {
-                        if took.is_multiple_of(BURST) {
-                            // One clock read per burst; each span is counted as it leaves
-                            // the queue, so `stats()` never misses one.
-                            now = self.clock.now_unix_nanos();
-                        }
-                        took += 1;
-                        self.count_received();
-                        self.take(span, now);
-                        if took >= MAX_DRAIN {
-                            break;
-                        }
-                    }
-                    Err(crossbeam_channel::TryRecvError::Empty) => break,
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => return self.exit(None),
-                }
+            match self.drain_spans(MAX_DRAIN) {
+                Some(n) => took += n,
+                None => return self.exit(None),
             }
             tick = if took > 0 {
                 MIN_TICK
@@ -234,6 +218,7 @@ impl Stage {
                         if let Some(sampling) = sampling {
                             self.asm.reconfigure(&sampling);
                         }
+                        self.batch_size = self.shared.config.load().batch_size.max(1);
                     }
                     Ok(Control::Shutdown(deadline)) => return self.shutdown(deadline),
                     Err(_) => return self.exit(None),
@@ -246,14 +231,39 @@ impl Stage {
             let now = self.clock.now_unix_nanos();
             self.asm.poll(now, &mut self.kept);
             self.absorb();
-            if self
-                .current_since
-                .is_some_and(|since| since.elapsed() >= self.shared.config.load().export_interval())
+            if self.current.len() >= self.batch_size
+                || self.current_since.is_some_and(|since| {
+                    since.elapsed() >= self.shared.config.load().export_interval()
+                })
             {
                 self.cut();
             }
             self.publish();
         }
+    }
+
+    /// Takes up to `limit` queued spans into the assembler; the number taken, or `None` once
+    /// the queue is closed and empty.
+    fn drain_spans(&mut self, limit: usize) -> Option<usize> {
+        let mut took = 0;
+        let mut now = 0;
+        while took < limit {
+            match self.spans.try_recv() {
+                Ok(span) => {
+                    if took.is_multiple_of(BURST) {
+                        // One clock read per burst; each span is counted as it leaves
+                        // the queue, so `stats()` never misses one.
+                        now = self.clock.now_unix_nanos();
+                    }
+                    took += 1;
+                    self.count_received();
+                    self.take(span, now);
+                }
+                Err(crossbeam_channel::TryRecvError::Empty) => break,
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+            }
+        }
+        Some(took)
     }
 
     fn sleep_for(&self) -> Duration {
@@ -282,33 +292,77 @@ impl Stage {
             .store(self.received, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Hands one span to the assembler (the caller counts it in `received`).
+    /// Hands one span to the assembler, which appends kept spans straight to the current
+    /// batch (the caller counts the span in `received`).
+    #[inline]
     fn take(&mut self, span: Span, now: u64) {
-        self.asm.add(span, now, &mut self.kept);
-        if !self.kept.is_empty() {
-            self.absorb();
+        let before = self.current.len();
+        if before == 0 && self.current.capacity() == 0 {
+            self.current.reserve(self.batch_size);
+        }
+        self.asm.add(span, now, &mut self.current);
+        if self.current.len() != before {
+            self.added(before);
         }
     }
 
-    /// Moves decided, kept spans into the current batch, cutting full batches.
+    /// Accounts for kept spans the assembler appended to the current batch (which held
+    /// `before` spans) and cuts full batches.
+    fn added(&mut self, before: usize) {
+        add(
+            &self.shared.counters.kept_spans,
+            (self.current.len() - before) as u64,
+        );
+        if before == 0 {
+            self.current_since = Some(Instant::now());
+        }
+        while self.current.len() >= self.batch_size {
+            if self.current.len() == self.batch_size {
+                self.cut();
+                break;
+            }
+            // More than a batch: cut the first `batch_size` spans, keep the rest.
+            let mut rest =
+                Vec::with_capacity(self.batch_size.max(self.current.len() - self.batch_size));
+            rest.extend(self.current.drain(self.batch_size..));
+            self.cut();
+            self.current = rest;
+            if !self.current.is_empty() {
+                self.current_since = Some(Instant::now());
+            }
+        }
+    }
+
+    /// Moves decided, kept spans from `kept` into the current batch, cutting full batches.
     fn absorb(&mut self) {
         if self.kept.is_empty() {
             return;
         }
-        add(&self.shared.counters.kept_spans, self.kept.len() as u64);
-        let batch_size = self.shared.config.load().batch_size.max(1);
-        let mut kept = std::mem::take(&mut self.kept);
-        for span in kept.drain(..) {
-            if self.current.is_empty() {
-                self.current_since = Some(Instant::now());
-                self.current.reserve(batch_size);
-            }
-            self.current.push(span);
-            if self.current.len() >= batch_size {
+        let kept = std::mem::take(&mut self.kept);
+        self.kept = self.absorb_from(kept);
+    }
+
+    /// Moves `spans` (decided and kept) into the current batch, cutting full batches;
+    /// returns the emptied vector for reuse.
+    fn absorb_from(&mut self, mut spans: Vec<Span>) -> Vec<Span> {
+        add(&self.shared.counters.kept_spans, spans.len() as u64);
+        let mut rest = spans.drain(..);
+        while rest.len() > 0 {
+            if self.current.len() >= self.batch_size {
                 self.cut();
             }
+            if self.current.is_empty() {
+                self.current_since = Some(Instant::now());
+                self.current.reserve(self.batch_size);
+            }
+            let room = self.batch_size - self.current.len();
+            self.current.extend(rest.by_ref().take(room));
         }
-        self.kept = kept;
+        drop(rest);
+        if self.current.len() >= self.batch_size {
+            self.cut();
+        }
+        spans
     }
 
     /// Hands the current batch to the workers (blocking while they are busy, but never past
@@ -358,8 +412,7 @@ impl Stage {
         while let Ok(spans) = self.decided.try_recv() {
             took += spans.len();
             self.count_received_n(spans.len() as u64);
-            self.kept.extend(spans);
-            self.absorb();
+            self.absorb_from(spans);
         }
         took
     }
@@ -367,14 +420,17 @@ impl Stage {
     /// Takes what is queued now (not what arrives meanwhile) into the assembler.
     fn drain_queue(&mut self, deadline: Option<Instant>) {
         let queued = self.spans.len();
+        let mut now = 0;
         for i in 0..queued {
             if i % BURST == 0 && deadline.is_some_and(|d| Instant::now() >= d) {
                 return;
             }
             match self.spans.try_recv() {
                 Ok(span) => {
+                    if i % BURST == 0 {
+                        now = self.clock.now_unix_nanos();
+                    }
                     self.count_received();
-                    let now = self.clock.now_unix_nanos();
                     self.take(span, now);
                 }
                 Err(_) => return,

@@ -173,10 +173,26 @@ impl ExporterCounters {
     }
 }
 
+/// A value on a cache line (pair) of its own, so threads writing neighbouring values do not
+/// invalidate each other's caches (128 bytes: adjacent-line prefetching pairs lines).
+#[repr(align(128))]
+#[derive(Debug, Default)]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 /// Pipeline-wide counters shared by the producers, the stage and the workers.
+///
+/// The two written once per span by different threads, `received` (the stage) and
+/// `dropped_queue_full` (producers while the queue is full), sit on cache lines of their own.
 pub(crate) struct Counters {
-    pub(crate) received: AtomicU64,
-    pub(crate) dropped_queue_full: AtomicU64,
+    pub(crate) received: Padded<AtomicU64>,
+    pub(crate) dropped_queue_full: Padded<AtomicU64>,
     pub(crate) dropped_after_shutdown: AtomicU64,
     pub(crate) sampled_out: AtomicU64,
     /// Spans of traces the caller decided to drop before submitting (`record_sampled_out`).
@@ -199,8 +215,8 @@ pub(crate) struct Counters {
 impl Counters {
     pub(crate) fn new() -> Self {
         Self {
-            received: AtomicU64::new(0),
-            dropped_queue_full: AtomicU64::new(0),
+            received: Padded(AtomicU64::new(0)),
+            dropped_queue_full: Padded(AtomicU64::new(0)),
             dropped_after_shutdown: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
             decided_out: AtomicU64::new(0),

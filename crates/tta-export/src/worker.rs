@@ -42,7 +42,7 @@ pub(crate) struct Shared {
     pub(crate) buffer_stats: ArcSwap<tta_sampling::TraceBufferStats>,
     /// Set while the sampler stage waits between queue drains; producers that find the
     /// queue filling up wake it (see `SpanPipeline::submit`).
-    pub(crate) stage_idle: std::sync::atomic::AtomicBool,
+    pub(crate) stage_idle: crate::stats::Padded<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {

@@ -102,7 +102,7 @@ fn kept(spans: &[Span]) -> HashSet<SpanId> {
 fn start(config: ExportConfig, exporters: Vec<Box<dyn Exporter>>) -> SpanPipeline {
     SpanPipeline::start_with(
         config,
-        Box::new(EvenKeeps::default()),
+        EvenKeeps::default(),
         exporters,
         Arc::new(SystemClock),
     )
@@ -461,6 +461,53 @@ fn batches_are_cut_at_batch_size_and_on_the_interval() {
     assert_eq!(mem.batches(), 4);
     wait_until("the counters", || p.stats().exported_batches == 4);
     assert_eq!(p.stats().exported_spans, 35);
+}
+
+/// Records the spans of each batch it gets.
+#[derive(Clone, Default)]
+struct BatchLog(Arc<Mutex<Vec<Vec<SpanId>>>>);
+
+impl Exporter for BatchLog {
+    fn name(&self) -> &str {
+        "batch-log"
+    }
+    fn export(&self, batch: &[Span]) -> Result<(), ExportError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(batch.iter().map(|s| s.span_id).collect());
+        Ok(())
+    }
+}
+
+#[test]
+fn traces_straddling_batches_are_split_at_batch_size_exactly_once() {
+    // The assembler appends a decided trace to the current batch in one go; traces of 3 spans
+    // into batches of 4 must still be cut at 4, with nothing lost or repeated.
+    let log = BatchLog::default();
+    let config = ExportConfig {
+        batch_size: 4,
+        ..Default::default()
+    };
+    let p = start(config, vec![Box::new(log.clone())]);
+    let spans = traces(0, 40, 3);
+    let expected = kept(&spans);
+    for s in spans {
+        assert!(p.submit(s));
+    }
+    p.flush(Duration::from_secs(20)).unwrap();
+    let batches = log.0.lock().unwrap().clone();
+    assert!(
+        batches.iter().all(|b| !b.is_empty() && b.len() <= 4),
+        "{batches:?}"
+    );
+    let full = batches.iter().filter(|b| b.len() == 4).count();
+    assert!(full >= expected.len() / 4, "only {full} full batches");
+    let exported: Vec<SpanId> = batches.into_iter().flatten().collect();
+    let unique: HashSet<SpanId> = exported.iter().copied().collect();
+    assert_eq!(unique.len(), exported.len(), "a span was exported twice");
+    assert_eq!(unique, expected);
+    assert_eq!(p.stats().kept_spans, expected.len() as u64);
 }
 
 #[test]
