@@ -8,7 +8,7 @@
 //!
 //! - `guide/cpu_overhead_rate_<r>`: extra process CPU time of the full run over the CPU time
 //!   of the application alone, in percent. The application here only generates spans (about
-//!   10 µs of CPU per request), far less than a real handler, so this is a worst case; the
+//!   2 µs of CPU per request), far less than a real handler, so this is a worst case; the
 //!   absolute cost per request is printed beside it.
 //! - `guide/memory_overhead_rate_<r>`: peak resident set (`VmHWM`) of the full run over the
 //!   peak of the application-alone run, in percent of the latter. Each run is its own process

@@ -12,9 +12,12 @@
 //! With an [`Observability`] runtime, each request also does what an instrumented handler
 //! does: the head decision at the root (its threshold written on every span when sampled), a
 //! `http_requests_total` counter with `route` and a high-cardinality `user_id` label,
-//! `record_execution(route, duration_ms, ok)`, and a submit of every span (children first,
-//! the root last, as spans end). Without one, the same requests are generated and dropped:
-//! the baseline for overhead measurements.
+//! `record_execution(route, duration_ms, ok)`, and, when the request ends, the local decision
+//! the tracing layer makes when a local root ends
+//! ([`Observability::submit_local_trace`]): errors and slow requests kept whole, the rest by
+//! the head decision; kept traces go to the pipeline already decided, dropped ones are only
+//! counted. Without a runtime, the same requests are generated and dropped: the baseline for
+//! overhead measurements.
 //!
 //! ```
 //! use tta_cli::workload::{WorkloadConfig, run};
@@ -228,7 +231,7 @@ pub fn now_unix_nanos() -> u64 {
 /// the head sampled it and how many spans were refused.
 fn observe(obs: &Observability, request: Request, user_label: &mut String) -> (bool, u64) {
     let Request {
-        mut spans,
+        spans,
         route,
         user,
         error,
@@ -240,14 +243,6 @@ fn observe(obs: &Observability, request: Request, user_label: &mut String) -> (b
     };
     let head = obs.head_decision(trace_id);
     let sampled = head.is_sampled();
-    let threshold = if sampled {
-        head.threshold.map(|t| t.raw())
-    } else {
-        None
-    };
-    for span in &mut spans {
-        span.sampling_threshold = threshold;
-    }
     user_label.clear();
     {
         use std::fmt::Write as _;
@@ -261,13 +256,7 @@ fn observe(obs: &Observability, request: Request, user_label: &mut String) -> (b
         )
         .increment(1);
     metrics.record_execution(&route, duration_ms, !error);
-    let mut dropped = 0;
-    // Children end before their parents: submit in reverse, the root last.
-    while let Some(span) = spans.pop() {
-        if !obs.submit(span) {
-            dropped += 1;
-        }
-    }
+    let (_, dropped) = obs.submit_local_trace(spans, &head);
     (sampled, dropped)
 }
 

@@ -448,6 +448,77 @@ impl Observability {
         self.inner.pipeline.as_ref().is_some_and(|p| p.submit(span))
     }
 
+    /// Decides a whole local trace at once, as the tracing layer does when a local root
+    /// ends: the tail rules (any error span, or the root lasting over `slow_threshold_ms`)
+    /// on top of `head` (the decision [`head_decision`](Self::head_decision) gave its root).
+    /// A kept trace goes to the pipeline already decided, each span carrying the keeping
+    /// threshold, and skips the trace buffer; a dropped one is only counted (as sampled
+    /// out). For manual instrumentation that has a request's spans in hand when it ends.
+    ///
+    /// The duration is the root's (the span without a parent), or the longest span's when
+    /// no span is a root. Returns what was decided and how many spans the full queue
+    /// refused (0 or all of them).
+    ///
+    /// ```
+    /// use tta_observability::core::{Span, SpanId, SpanStatus, TraceId};
+    /// use tta_observability::{Observability, ObservabilityConfig};
+    ///
+    /// let mut config = ObservabilityConfig::from_environment("production")?;
+    /// config.tracing.sampling.default_rate = 0.0; // the head keeps nothing
+    /// config.tracing.sampling.adaptive_enabled = false;
+    /// let obs = Observability::builder().config(config).without_store().build()?;
+    /// let trace_id = TraceId::random();
+    /// let head = obs.head_decision(trace_id);
+    /// let root = Span {
+    ///     trace_id,
+    ///     span_id: SpanId::random(),
+    ///     name: "GET /cart".into(),
+    ///     status: SpanStatus::Error("timeout".into()),
+    ///     ..Span::default()
+    /// };
+    /// let (decision, refused) = obs.submit_local_trace(vec![root], &head);
+    /// assert!(decision.is_sampled()); // errors are always kept
+    /// assert_eq!(refused, 0);
+    /// obs.shutdown(std::time::Duration::from_secs(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_local_trace(
+        &self,
+        mut spans: Vec<Span>,
+        head: &SamplingResult,
+    ) -> (SamplingResult, u64) {
+        let Some(first) = spans.first() else {
+            return (*head, 0);
+        };
+        let trace_id = first.trace_id;
+        let has_error = spans.iter().any(Span::is_error);
+        let duration = |s: &Span| s.end_unix_nanos.saturating_sub(s.start_unix_nanos);
+        let nanos = spans
+            .iter()
+            .find(|s| s.parent_span_id.is_none())
+            .map(duration)
+            .or_else(|| spans.iter().map(duration).max())
+            .unwrap_or(0);
+        let result =
+            self.inner
+                .sampler
+                .should_sample_tail(trace_id, has_error, nanos as f64 / 1e6, head);
+        let n = spans.len() as u64;
+        let Some(pipeline) = &self.inner.pipeline else {
+            return (result, 0);
+        };
+        if !result.is_sampled() {
+            pipeline.record_sampled_out(n);
+            return (result, 0);
+        }
+        let th = result.threshold.map(|t| t.raw());
+        for s in &mut spans {
+            s.sampling_threshold = th;
+        }
+        let refused = if pipeline.submit_decided(spans) { 0 } else { n };
+        (result, refused)
+    }
+
     /// A new random trace id.
     pub fn new_trace_id(&self) -> TraceId {
         TraceId::random()
