@@ -1,6 +1,7 @@
 //! tta-export: span submit throughput through sampler stage + batcher + no-op exporter,
 //! beside opentelemetry_sdk's BatchSpanProcessor with a no-op exporter (default sizes), the
-//! drops of both, and export latency p99 into the trace store at 100k spans/s.
+//! drops of both (unpaced, and with ours offered the rate the peer's producers reached), and
+//! export latency p99 into the trace store at 100k spans/s.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -137,12 +138,13 @@ fn run_ours_paced(producers: usize, per_producer: u64, rate: Option<f64>) -> (Du
 
 /// The peer: the same span count through `BatchSpanProcessor` (default sizes: queue 2048,
 /// batch 512). Its drops are the spans its exporter never saw (`on_end` found the queue
-/// full). Returns (elapsed, exported, dropped, producing time).
+/// full). Returns (elapsed, exported, dropped).
 fn run_bsp(producers: usize, per_producer: u64) -> (Duration, u64, u64) {
     let (elapsed, got, dropped, _) = run_bsp_timed(producers, per_producer);
     (elapsed, got, dropped)
 }
 
+/// [`run_bsp`], also returning how long the producers took (their offered rate).
 fn run_bsp_timed(producers: usize, per_producer: u64) -> (Duration, u64, u64, Duration) {
     let exported = Arc::new(AtomicU64::new(0));
     let provider = SdkTracerProvider::builder()
