@@ -193,11 +193,26 @@ pub(crate) fn bloom_may_contain(filter: &[u8], id: &TraceId) -> bool {
 // Span blocks.
 
 /// An encoded span block, before compression.
+#[cfg(test)]
 pub(crate) struct EncodedSpans {
     pub(crate) payload: Vec<u8>,
+    pub(crate) meta: EncodedMeta,
+}
+
+/// What [`encode_span_refs_into`] reports besides the payload.
+pub(crate) struct EncodedMeta {
     pub(crate) trace_ids: Vec<TraceId>,
     pub(crate) min_start: u64,
     pub(crate) max_start: u64,
+}
+
+/// Buffers a writer keeps from block to block, so encoding a block allocates (and faults in)
+/// no fresh column or payload memory.
+#[derive(Default)]
+pub(crate) struct EncodeBuffers {
+    /// The encoded payload of the last block.
+    pub(crate) payload: Vec<u8>,
+    columns: [Vec<u8>; 8],
 }
 
 /// Slots of [`StringTable`]'s address cache (a power of two).
@@ -213,6 +228,8 @@ struct StringTable<'a> {
     /// encoding, and a collision only costs a lookup by text.
     by_addr: Box<[(usize, usize, u64)]>,
     order: Vec<&'a str>,
+    /// Total bytes of the strings in `order`.
+    bytes: usize,
 }
 
 impl<'a> StringTable<'a> {
@@ -221,6 +238,7 @@ impl<'a> StringTable<'a> {
             index: FastMap::with_capacity_and_hasher(n, Default::default()),
             by_addr: vec![(0, 0, 0); ADDR_SLOTS].into_boxed_slice(),
             order: Vec::with_capacity(n),
+            bytes: 0,
         }
     }
 
@@ -236,6 +254,7 @@ impl<'a> StringTable<'a> {
         let i = *self.index.entry(s).or_insert(next);
         if i == next {
             self.order.push(s);
+            self.bytes += s.len();
         }
         *slot = (addr, s.len(), i);
         i
@@ -269,56 +288,79 @@ const TAG_F64: u8 = 2;
 const TAG_FALSE: u8 = 3;
 const TAG_TRUE: u8 = 4;
 
-/// Encodes spans (any order, any number of traces) as one block payload.
+/// [`encode_span_refs_into`] with fresh buffers, keeping what it reports (for tests).
+#[cfg(test)]
+pub(crate) fn encode_spans(spans: &[Span]) -> EncodedSpans {
+    let refs: Vec<&Span> = spans.iter().collect();
+    let mut bufs = EncodeBuffers::default();
+    let meta = encode_span_refs_into(&refs, &mut bufs);
+    EncodedSpans {
+        payload: bufs.payload,
+        meta,
+    }
+}
+
+/// The payload of a block holding `spans` (see [`encode_span_refs_into`]).
+pub(crate) fn encode_payload(spans: &[Span]) -> Vec<u8> {
+    let refs: Vec<&Span> = spans.iter().collect();
+    let mut bufs = EncodeBuffers::default();
+    encode_span_refs_into(&refs, &mut bufs);
+    bufs.payload
+}
+
+/// Encodes borrowed spans (any order, any number of traces) as one block payload, into
+/// `bufs.payload` (previous contents replaced).
 ///
 /// Spans are grouped by trace (traces ordered by their earliest start), and within a trace
 /// sorted by start time (stable), so the decoder returns them in that order.
-pub(crate) fn encode_spans(spans: &[Span]) -> EncodedSpans {
-    let refs: Vec<&Span> = spans.iter().collect();
-    encode_span_refs(&refs)
-}
-
-/// [`encode_spans`] over borrowed spans.
-pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
-    // Group by trace: order traces by their earliest start, spans by start (stable). Spans
-    // usually arrive in runs of one trace, so the map is consulted once per run.
-    let mut trace_start: FastMap<TraceId, u64> = FastMap::default();
-    let mut run: Option<(TraceId, u64)> = None;
-    for s in spans {
-        match &mut run {
-            Some((id, min)) if *id == s.trace_id => *min = (*min).min(s.start_unix_nanos),
-            _ => {
-                if let Some((id, min)) = run {
-                    let e = trace_start.entry(id).or_insert(min);
-                    *e = (*e).min(min);
-                }
-                run = Some((s.trace_id, s.start_unix_nanos));
+pub(crate) fn encode_span_refs_into(spans: &[&Span], bufs: &mut EncodeBuffers) -> EncodedMeta {
+    // Group by trace: order traces by their earliest start (ties by id), spans by start
+    // (ties by input position). Spans usually arrive in runs of one trace.
+    let mut runs: Vec<(u64, TraceId, usize, usize)> = Vec::new();
+    for (i, s) in spans.iter().enumerate() {
+        match runs.last_mut() {
+            Some((min, id, _, end)) if *id == s.trace_id => {
+                *min = (*min).min(s.start_unix_nanos);
+                *end = i + 1;
             }
+            _ => runs.push((s.start_unix_nanos, s.trace_id, i, i + 1)),
         }
     }
-    if let Some((id, min)) = run {
+    let mut trace_start: FastMap<TraceId, u64> =
+        FastMap::with_capacity_and_hasher(runs.len(), Default::default());
+    for &(min, id, _, _) in &runs {
         let e = trace_start.entry(id).or_insert(min);
         *e = (*e).min(min);
     }
-    // Sort keys computed once; the index breaks ties, so the unstable sort is stable.
-    let mut keys: Vec<(u64, TraceId, u64, usize)> = Vec::with_capacity(spans.len());
-    let mut last: Option<(TraceId, u64)> = None;
-    for (i, s) in spans.iter().enumerate() {
-        let ts = match last {
-            Some((id, ts)) if id == s.trace_id => ts,
-            _ => {
-                let ts = trace_start.get(&s.trace_id).copied().unwrap_or(0);
-                last = Some((s.trace_id, ts));
-                ts
+    let mut order: Vec<usize> = Vec::with_capacity(spans.len());
+    if trace_start.len() == runs.len() {
+        // Every trace is one run: sort the runs, then the spans within each run.
+        if !runs.is_sorted() {
+            runs.sort_unstable();
+        }
+        for &(_, _, start, end) in &runs {
+            let from = order.len();
+            order.extend(start..end);
+            let group = &mut order[from..];
+            if !group.is_sorted_by_key(|&i| spans[i].start_unix_nanos) {
+                group.sort_by_key(|&i| spans[i].start_unix_nanos);
             }
-        };
-        keys.push((ts, s.trace_id, s.start_unix_nanos, i));
-    }
-    if !keys.is_sorted() {
+        }
+    } else {
+        // A trace in several runs: sort every span by its trace's key. The index breaks
+        // ties, so the unstable sort is stable.
+        let mut keys: Vec<(u64, TraceId, u64, usize)> = spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let ts = trace_start.get(&s.trace_id).copied().unwrap_or(0);
+                (ts, s.trace_id, s.start_unix_nanos, i)
+            })
+            .collect();
         keys.sort_unstable();
+        order.extend(keys.iter().map(|k| k.3));
     }
-    let order: Vec<usize> = keys.iter().map(|k| k.3).collect();
-    drop(keys);
+    drop(runs);
     let mut traces: Vec<(TraceId, &[usize])> = Vec::with_capacity(trace_start.len());
     let mut rest: &[usize] = &order;
     while let Some(&first) = rest.first() {
@@ -336,20 +378,35 @@ pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
     let max_start = spans.iter().map(|s| s.start_unix_nanos).max().unwrap_or(0);
 
     let mut strings = StringTable::with_capacity(spans.len() / 2 + 64);
-    let mut c_ids = Vec::with_capacity(spans.len() * 8);
-    let mut c_parent = Vec::with_capacity(spans.len());
-    let mut c_ext = Vec::new();
-    let mut c_names = Vec::with_capacity(spans.len() * 2);
-    let mut c_flags = Vec::with_capacity(spans.len());
-    let mut c_times = Vec::with_capacity(spans.len() * 6);
-    let mut c_attrs = Vec::with_capacity(spans.len() * 16);
-    let mut c_traces = Vec::with_capacity(traces.len() * 18);
+    let [
+        c_traces,
+        c_ids,
+        c_parent,
+        c_ext,
+        c_names,
+        c_flags,
+        c_times,
+        c_attrs,
+    ] = &mut bufs.columns;
+    for (col, per_span) in [
+        (&mut *c_traces, 2),
+        (&mut *c_ids, 8),
+        (&mut *c_parent, 1),
+        (&mut *c_ext, 0),
+        (&mut *c_names, 2),
+        (&mut *c_flags, 1),
+        (&mut *c_times, 6),
+        (&mut *c_attrs, 16),
+    ] {
+        col.clear();
+        col.reserve(spans.len() * per_span);
+    }
 
     let mut prev_trace_start = min_start;
     let mut local: FastMap<SpanId, usize> = FastMap::default();
     for &(trace_id, idxs) in &traces {
         c_traces.extend_from_slice(&trace_id.to_bytes());
-        put_varint(&mut c_traces, idxs.len() as u64);
+        put_varint(c_traces, idxs.len() as u64);
         let small = idxs.len() <= 16;
         if !small {
             local.clear();
@@ -362,21 +419,21 @@ pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
             let s = spans[i];
             c_ids.extend_from_slice(&s.span_id.to_bytes());
             match s.parent_span_id {
-                None => put_varint(&mut c_parent, 0),
+                None => put_varint(c_parent, 0),
                 Some(p) => match if small {
                     idxs.iter().position(|&x| spans[x].span_id == p)
                 } else {
                     local.get(&p).copied()
                 } {
-                    Some(k) => put_varint(&mut c_parent, 2 + k as u64),
+                    Some(k) => put_varint(c_parent, 2 + k as u64),
                     None => {
-                        put_varint(&mut c_parent, 1);
+                        put_varint(c_parent, 1);
                         c_ext.extend_from_slice(&p.to_bytes());
                     }
                 },
             }
-            put_varint(&mut c_names, strings.id(&s.name));
-            put_varint(&mut c_names, strings.id(&s.service));
+            put_varint(c_names, strings.id(&s.name));
+            put_varint(c_names, strings.id(&s.service));
             let status = match s.status {
                 SpanStatus::Unset => 0,
                 SpanStatus::Ok => 1,
@@ -385,11 +442,11 @@ pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
             let th = u8::from(s.sampling_threshold.is_some());
             c_flags.push(kind_code(s.kind) | status << 3 | th << 5);
             put_varint(
-                &mut c_times,
+                c_times,
                 zigzag(s.start_unix_nanos.wrapping_sub(prev) as i64),
             );
             put_varint(
-                &mut c_times,
+                c_times,
                 zigzag(s.end_unix_nanos.wrapping_sub(s.start_unix_nanos) as i64),
             );
             prev = s.start_unix_nanos;
@@ -397,22 +454,22 @@ pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
                 prev_trace_start = s.start_unix_nanos;
             }
             if let SpanStatus::Error(msg) = &s.status {
-                put_varint(&mut c_attrs, strings.id(msg));
+                put_varint(c_attrs, strings.id(msg));
             }
             if let Some(t) = s.sampling_threshold {
-                put_varint(&mut c_attrs, t);
+                put_varint(c_attrs, t);
             }
-            put_varint(&mut c_attrs, s.attributes.len() as u64);
+            put_varint(c_attrs, s.attributes.len() as u64);
             for (k, v) in &s.attributes {
-                put_varint(&mut c_attrs, strings.id(k));
+                put_varint(c_attrs, strings.id(k));
                 match v {
                     AttributeValue::Str(v) => {
                         c_attrs.push(TAG_STR);
-                        put_varint(&mut c_attrs, strings.id(v));
+                        put_varint(c_attrs, strings.id(v));
                     }
                     AttributeValue::I64(v) => {
                         c_attrs.push(TAG_I64);
-                        put_varint(&mut c_attrs, zigzag(*v));
+                        put_varint(c_attrs, zigzag(*v));
                     }
                     AttributeValue::F64(v) => {
                         c_attrs.push(TAG_F64);
@@ -424,25 +481,26 @@ pub(crate) fn encode_span_refs(spans: &[&Span]) -> EncodedSpans {
         }
     }
 
-    let mut payload = Vec::with_capacity(
-        64 + c_ids.len() + c_parent.len() + c_names.len() + c_times.len() + c_attrs.len(),
+    let payload = &mut bufs.payload;
+    payload.clear();
+    payload.reserve(
+        64 + strings.bytes
+            + 2 * strings.order.len()
+            + bufs.columns.iter().map(|c| c.len() + 4).sum::<usize>(),
     );
-    put_varint(&mut payload, min_start);
-    put_varint(&mut payload, spans.len() as u64);
-    put_varint(&mut payload, traces.len() as u64);
-    put_varint(&mut payload, strings.order.len() as u64);
+    put_varint(payload, min_start);
+    put_varint(payload, spans.len() as u64);
+    put_varint(payload, traces.len() as u64);
+    put_varint(payload, strings.order.len() as u64);
     for s in &strings.order {
-        put_varint(&mut payload, s.len() as u64);
+        put_varint(payload, s.len() as u64);
         payload.extend_from_slice(s.as_bytes());
     }
-    for col in [
-        &c_traces, &c_ids, &c_parent, &c_ext, &c_names, &c_flags, &c_times, &c_attrs,
-    ] {
-        put_varint(&mut payload, col.len() as u64);
+    for col in &bufs.columns {
+        put_varint(payload, col.len() as u64);
         payload.extend_from_slice(col);
     }
-    EncodedSpans {
-        payload,
+    EncodedMeta {
         trace_ids: traces.iter().map(|(id, _)| *id).collect(),
         min_start,
         max_start,

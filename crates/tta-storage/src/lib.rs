@@ -76,7 +76,7 @@ pub use store::{
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub fn encode_span_payload(spans: &[tta_core::Span]) -> Vec<u8> {
-    codec::encode_spans(spans).payload
+    codec::encode_payload(spans)
 }
 
 /// The storage format version this build writes and reads (see `docs/storage-format.md`).

@@ -290,30 +290,33 @@ impl Segment {
             .map_err(|e| StorageError::io("open segment for writing", &self.path, e))
     }
 
-    /// Appends one block (header and body) at the end of the valid data.
+    /// Appends one block at the end of the valid data: `block` holds the encoded `header`
+    /// followed by the body.
     pub(crate) fn append_block(
         &mut self,
         f: &mut File,
         header: BlockHeader,
-        body: &[u8],
+        block: &[u8],
     ) -> Result<()> {
-        let mut buf = Vec::with_capacity(BLOCK_HEADER_LEN + body.len());
-        buf.extend_from_slice(&header.encode());
-        buf.extend_from_slice(body);
+        debug_assert_eq!(block.len() as u64, header.total_len());
         let res = f
             .seek(SeekFrom::Start(self.end))
-            .and_then(|_| f.write_all(&buf));
+            .and_then(|_| f.write_all(block));
         if let Err(e) = res {
             // Drop a partial block so the file ends on a block boundary again.
             let _ = f.set_len(self.end);
             return Err(StorageError::io("write block to", &self.path, e));
         }
+        let filter_end = BLOCK_HEADER_LEN + header.filter_len as usize;
         self.blocks.push(BlockMeta {
             offset: self.end,
             header,
-            filter: body[..header.filter_len as usize].to_vec(),
+            filter: block
+                .get(BLOCK_HEADER_LEN..filter_end)
+                .unwrap_or_default()
+                .to_vec(),
         });
-        self.end += buf.len() as u64;
+        self.end += block.len() as u64;
         self.file_len = self.file_len.max(self.end);
         Ok(())
     }

@@ -63,7 +63,7 @@ fn corpus_spans_round_trip_grouped_by_trace() {
     out.sort_by_key(key);
     assert_eq!(out, want);
     assert_eq!(
-        enc.min_start,
+        enc.meta.min_start,
         spans.iter().map(|s| s.start_unix_nanos).min().unwrap()
     );
     // The encoding is compact before compression: well under the JSON size.
