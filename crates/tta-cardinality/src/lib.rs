@@ -40,9 +40,13 @@
 //! - The over-limit path takes no lock either; only a value about to be kept takes its key's
 //!   insert lock, once. Concurrent first admissions never exceed the per-key limit (checked
 //!   under that lock) nor the budget (reserved with a compare-and-swap).
-//! - Memory: about 43 bytes of table per kept value (tables run 3/4 full, with the hashes
-//!   in a dense array beside the slots) plus the value string, 64 bytes of sketch per key,
-//!   and nothing per value past the limit.
+//! - Past the limit a value usually costs no table probe: a 128-byte filter per key tells
+//!   most never-kept values apart in one load. Bucket strings for up to 256 buckets are
+//!   static and their hashes computed once per limiter, so [`Admitted::label_hash`] gives
+//!   callers the admitted string's hash without hashing it.
+//! - Memory: about 45 bytes of table per kept value (an arena slot plus index words kept at
+//!   most 3/4 full, earlier index generations included) plus the value string, 64 bytes of
+//!   sketch and 128 bytes of filter per key, and nothing per value past the limit.
 //! - Callers that hash labels for their own tables can hash each string once with
 //!   [`CardinalityLimiter::label_hash`] and admit with
 //!   [`CardinalityLimiter::admit_hashed`], as `tta-metrics` does.

@@ -18,6 +18,58 @@ pub const HASH_PREFIX: &str = "hash:";
 
 /// `hash:` plus up to four hex digits.
 const BUCKET_CAP: usize = 9;
+/// Bucket counts up to this many (one or two hex digits) have their strings in a static table
+/// and their hashes computed once per limiter.
+const STATIC_BUCKETS: usize = 256;
+
+/// `hash:0hash:1...hash:f` (`digits` = 1) or `hash:00...hash:ff` (`digits` = 2).
+const fn bucket_strings<const N: usize>(digits: usize) -> [u8; N] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let width = HASH_PREFIX.len() + digits;
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < N / width {
+        let mut p = 0;
+        while p < HASH_PREFIX.len() {
+            out[i * width + p] = HASH_PREFIX.as_bytes()[p];
+            p += 1;
+        }
+        let mut d = 0;
+        while d < digits {
+            let shift = 4 * (digits - 1 - d);
+            out[i * width + HASH_PREFIX.len() + d] = HEX[(i >> shift) & 0xf];
+            d += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+const ONE_DIGIT: [u8; 16 * 6] = bucket_strings(1);
+const TWO_DIGITS: [u8; 256 * 7] = bucket_strings(2);
+/// Every one-digit bucket value, 6 bytes each.
+static ONE_DIGIT_BUCKETS: &str = match std::str::from_utf8(&ONE_DIGIT) {
+    Ok(s) => s,
+    Err(_) => panic!("bucket strings are ASCII"),
+};
+/// Every two-digit bucket value, 7 bytes each.
+static TWO_DIGIT_BUCKETS: &str = match std::str::from_utf8(&TWO_DIGITS) {
+    Ok(s) => s,
+    Err(_) => panic!("bucket strings are ASCII"),
+};
+
+/// The static string of bucket `index` printed with `digits` (1 or 2) hex digits.
+#[inline]
+fn static_bucket(index: usize, digits: usize) -> &'static str {
+    let (table, width) = if digits == 1 {
+        (ONE_DIGIT_BUCKETS, 6)
+    } else {
+        (TWO_DIGIT_BUCKETS, 7)
+    };
+    table
+        .get(index * width..(index + 1) * width)
+        .unwrap_or(HASH_PREFIX)
+}
 /// First chunk size of a key's value table.
 const INITIAL_VALUES: usize = 16;
 /// First chunk size of the key table.
@@ -30,6 +82,9 @@ const INITIAL_KEYS: usize = 8;
 pub struct CardinalityLimiter {
     limits: LiveLimits,
     seed: u64,
+    /// Keyed hashes of the static bucket strings: 16 one-digit ones, then 256 two-digit ones.
+    bucket_hashes: Box<[u64]>,
+    overflow_hash: u64,
     keys: InsertOnlyMap<Box<KeyState>>,
     total_kept: AtomicUsize,
     untracked_key_admissions: AtomicU64,
@@ -81,9 +136,42 @@ impl LiveLimits {
     }
 }
 
+/// Words of a key's kept-value filter (1024 bits).
+const FILTER_WORDS: usize = 16;
+
+/// A one-word-per-lookup Bloom filter of a key's kept values, so a value that was never kept
+/// (every value past the limit) is told apart without probing the value table; about 5% of
+/// such values still probe (false positives), never the other way round.
+struct KeptFilter([AtomicU64; FILTER_WORDS]);
+
+impl KeptFilter {
+    /// Word and two bits of a value hash (low bits: the table index uses the high ones).
+    #[inline]
+    fn locate(vh: u64) -> (usize, u64) {
+        let word = (vh as usize) % FILTER_WORDS;
+        let bits = (1u64 << ((vh >> 8) & 63)) | (1u64 << ((vh >> 14) & 63));
+        (word, bits)
+    }
+
+    /// Marks a value about to be kept (before it is published in the table, so a thread
+    /// that has seen it kept finds its bits set from then on).
+    fn insert(&self, vh: u64) {
+        let (word, bits) = Self::locate(vh);
+        self.0[word].fetch_or(bits, Ordering::Release);
+    }
+
+    /// `false` when the value was certainly never kept.
+    #[inline]
+    fn may_contain(&self, vh: u64) -> bool {
+        let (word, bits) = Self::locate(vh);
+        self.0[word].load(Ordering::Acquire) & bits == bits
+    }
+}
+
 struct KeyState {
     name: Box<str>,
     values: InsertOnlyMap<Arc<str>>,
+    kept: KeptFilter,
     overflowed: AtomicU64,
     budget_overflowed: AtomicU64,
     sketch: Sketch,
@@ -94,6 +182,7 @@ impl KeyState {
         Self {
             name: name.into(),
             values: InsertOnlyMap::new(INITIAL_VALUES),
+            kept: KeptFilter(std::array::from_fn(|_| AtomicU64::new(0))),
             overflowed: AtomicU64::new(0),
             budget_overflowed: AtomicU64::new(0),
             sketch: Sketch::new(),
@@ -136,12 +225,22 @@ pub enum Admission {
 /// through `AsRef<str>`, `Deref` and `Display`. Use [`to_shared`](Self::to_shared) to keep it
 /// beyond the borrow.
 #[derive(Clone, Copy)]
-pub struct Admitted<'a>(Repr<'a>);
+pub struct Admitted<'a> {
+    repr: Repr<'a>,
+    /// The limiter's keyed hash of the string.
+    hash: u64,
+}
 
 #[derive(Clone, Copy)]
 enum Repr<'a> {
     Kept(&'a Arc<str>),
-    Bucket { buf: [u8; BUCKET_CAP], len: u8 },
+    /// A bucket of at most [`STATIC_BUCKETS`] (a static string).
+    StaticBucket(&'static str),
+    /// A bucket with three or four hex digits.
+    Bucket {
+        buf: [u8; BUCKET_CAP],
+        len: u8,
+    },
     Overflow,
 }
 
@@ -149,8 +248,9 @@ impl<'a> Admitted<'a> {
     /// The value as a string slice.
     #[inline]
     pub fn as_str(&self) -> &str {
-        match &self.0 {
+        match &self.repr {
             Repr::Kept(s) => s,
+            Repr::StaticBucket(s) => s,
             Repr::Bucket { buf, len } => {
                 std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(HASH_PREFIX)
             }
@@ -160,28 +260,56 @@ impl<'a> Admitted<'a> {
 
     /// Whether the value was kept, hashed or overflowed.
     pub fn admission(&self) -> Admission {
-        match self.0 {
+        match self.repr {
             Repr::Kept(_) => Admission::Kept,
-            Repr::Bucket { .. } => Admission::Hashed,
+            Repr::StaticBucket(_) | Repr::Bucket { .. } => Admission::Hashed,
             Repr::Overflow => Admission::Overflowed,
         }
     }
 
     /// Whether the value is recorded as-is (possibly truncated).
     pub fn is_kept(&self) -> bool {
-        matches!(self.0, Repr::Kept(_))
+        matches!(self.repr, Repr::Kept(_))
+    }
+
+    /// The limiter's keyed hash of [`as_str`](Self::as_str), as
+    /// [`label_hash`](CardinalityLimiter::label_hash) would compute it; known without hashing
+    /// again (kept values reuse the value's hash, bucket hashes are computed once).
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limits = CardinalityLimits { max_label_values: 1, ..Default::default() };
+    /// let limiter = CardinalityLimiter::new(limits)?;
+    /// for v in ["kept", "hashed"] {
+    ///     let a = limiter.admit("user_id", v);
+    ///     assert_eq!(a.label_hash(), limiter.label_hash(&a));
+    /// }
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn label_hash(&self) -> LabelHash {
+        LabelHash(self.hash)
     }
 
     /// An owned copy; for kept values this clones the limiter's `Arc` (no allocation).
     pub fn to_shared(&self) -> Arc<str> {
-        match self.0 {
+        match self.repr {
             Repr::Kept(s) => Arc::clone(s),
             _ => Arc::from(self.as_str()),
         }
     }
 
-    fn bucket(index: usize, buckets: usize) -> Self {
+    /// Bucket `index` of `buckets`, printed with [`hex_digits`]`(buckets)` digits, and its
+    /// hash (computed here unless `static_hash` has it).
+    fn bucket(index: usize, buckets: usize, hash: impl FnOnce(&str) -> u64) -> Self {
         let digits = hex_digits(buckets);
+        if digits <= 2 {
+            let s = static_bucket(index, digits);
+            return Self {
+                repr: Repr::StaticBucket(s),
+                hash: hash(s),
+            };
+        }
         let mut buf = [0u8; BUCKET_CAP];
         buf[..HASH_PREFIX.len()].copy_from_slice(HASH_PREFIX.as_bytes());
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -189,10 +317,15 @@ impl<'a> Admitted<'a> {
             let shift = 4 * (digits - 1 - d);
             buf[HASH_PREFIX.len() + d] = HEX[(index >> shift) & 0xf];
         }
-        Self(Repr::Bucket {
-            buf,
-            len: (HASH_PREFIX.len() + digits) as u8,
-        })
+        let mut a = Self {
+            repr: Repr::Bucket {
+                buf,
+                len: (HASH_PREFIX.len() + digits) as u8,
+            },
+            hash: 0,
+        };
+        a.hash = hash(a.as_str());
+        a
     }
 }
 
@@ -286,9 +419,17 @@ impl CardinalityLimiter {
     /// that share the key (and in tests). Keep the key secret if raw values are sensitive.
     pub fn with_hash_key(limits: CardinalityLimits, key: u64) -> Result<Self, CardinalityError> {
         limits.validate()?;
+        let hash = |s: &str| XxHash3_64::oneshot_with_seed(key, s.as_bytes());
+        let bucket_hashes = (0..16)
+            .map(|i| static_bucket(i, 1))
+            .chain((0..STATIC_BUCKETS).map(|i| static_bucket(i, 2)))
+            .map(hash)
+            .collect();
         Ok(Self {
             limits: LiveLimits::new(&limits),
             seed: key,
+            bucket_hashes,
+            overflow_hash: hash(OVERFLOW_VALUE),
             keys: InsertOnlyMap::new(INITIAL_KEYS),
             total_kept: AtomicUsize::new(0),
             untracked_key_admissions: AtomicU64::new(0),
@@ -424,8 +565,13 @@ impl CardinalityLimiter {
                 .fetch_add(1, Ordering::Relaxed);
             return self.coarsen(vh);
         };
-        if let Some(v) = ks.values.find(vh, |v| **v == *value) {
-            return Admitted(Repr::Kept(v));
+        if ks.kept.may_contain(vh)
+            && let Some(v) = ks.values.find(vh, |v| **v == *value)
+        {
+            return Admitted {
+                repr: Repr::Kept(v),
+                hash: vh,
+            };
         }
         self.admit_new(ks, vh, value)
     }
@@ -447,13 +593,19 @@ impl CardinalityLimiter {
                     (t < budget).then_some(t + 1)
                 })
                 .ok()
-                .map(|_| Arc::<str>::from(value))
+                .map(|_| {
+                    ks.kept.insert(vh);
+                    Arc::<str>::from(value)
+                })
         };
         match ks
             .values
             .get_or_insert_with(vh, |v| **v == *value, limit, reserve)
         {
-            Insert::Found(v) | Insert::Inserted(v) => Admitted(Repr::Kept(v)),
+            Insert::Found(v) | Insert::Inserted(v) => Admitted {
+                repr: Repr::Kept(v),
+                hash: vh,
+            },
             Insert::Refused => self.overflow(ks, vh, true),
             Insert::Full => self.overflow(ks, vh, false),
         }
@@ -476,9 +628,19 @@ impl CardinalityLimiter {
             // Use the high half remixed, so buckets do not follow the table index.
             let mixed = vh.rotate_left(32).wrapping_mul(0xD6E8_FEB8_6659_FD93);
             let index = ((u128::from(mixed) * buckets as u128) >> 64) as usize;
-            Admitted::bucket(index, buckets)
+            Admitted::bucket(index, buckets, |s| {
+                let digits = hex_digits(buckets);
+                let at = if digits == 1 { index } else { 16 + index };
+                match self.bucket_hashes.get(at) {
+                    Some(&h) if digits <= 2 => h,
+                    _ => self.hash(s),
+                }
+            })
         } else {
-            Admitted(Repr::Overflow)
+            Admitted {
+                repr: Repr::Overflow,
+                hash: self.overflow_hash,
+            }
         }
     }
 
@@ -632,8 +794,58 @@ mod tests {
         assert_eq!(hex_digits(17), 2);
         assert_eq!(hex_digits(256), 2);
         assert_eq!(hex_digits(65_536), 4);
-        assert_eq!(Admitted::bucket(0xab, 256).as_str(), "hash:ab");
-        assert_eq!(Admitted::bucket(0x3, 4096).as_str(), "hash:003");
+        assert_eq!(Admitted::bucket(0xab, 256, |_| 0).as_str(), "hash:ab");
+        assert_eq!(Admitted::bucket(0x3, 4096, |_| 0).as_str(), "hash:003");
+        for i in 0..16 {
+            assert_eq!(static_bucket(i, 1), format!("hash:{i:x}"));
+        }
+        for i in 0..256 {
+            assert_eq!(static_bucket(i, 2), format!("hash:{i:02x}"));
+        }
+    }
+
+    #[test]
+    fn admitted_hashes_match_label_hash_for_every_kind() {
+        for (buckets, hash) in [
+            (16, true),
+            (200, true),
+            (4096, true),
+            (65_536, true),
+            (16, false),
+        ] {
+            let limits = CardinalityLimits {
+                max_label_values: 2,
+                max_value_len: 8,
+                hash_buckets: buckets,
+                hash_high_cardinality: hash,
+                ..Default::default()
+            };
+            let l = CardinalityLimiter::with_hash_key(limits, 3).expect("valid");
+            for i in 0..300 {
+                let v = format!("value-{i}-long");
+                let a = l.admit("k", &v);
+                assert_eq!(a.label_hash(), l.label_hash(&a), "{buckets} buckets, {a:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn kept_filter_has_no_false_negatives_and_few_false_positives() {
+        let l = limiter(100, true);
+        for i in 0..100 {
+            assert!(l.admit("k", &format!("kept-{i}")).is_kept());
+        }
+        let ks = l.keys.find(l.hash("k"), |k| *k.name == *"k").expect("key");
+        for i in 0..100 {
+            assert!(ks.kept.may_contain(l.hash(&format!("kept-{i}"))));
+        }
+        let positives = (0..10_000)
+            .filter(|i| ks.kept.may_contain(l.hash(&format!("other-{i}"))))
+            .count();
+        assert!(
+            positives < 1_500,
+            "{positives} of 10000 never-kept values pass the filter"
+        );
     }
 
     #[test]

@@ -113,9 +113,52 @@ impl Value {
     }
 }
 
+/// A label key and its (admitted) value, both shared strings.
+type Label = (Arc<str>, Arc<str>);
+
+/// A series' labels: one label inline in the series (no allocation, no pointer to chase),
+/// more in a box.
+enum Labels {
+    One([Label; 1]),
+    Many(Box<[Label]>),
+}
+
+impl Labels {
+    /// One label inline, otherwise a box of exactly `labels.len()`.
+    fn from_vec(mut labels: Vec<Label>) -> Self {
+        match labels.pop() {
+            Some(only) if labels.is_empty() => Self::One([only]),
+            Some(last) => {
+                labels.push(last);
+                Self::Many(labels.into_boxed_slice())
+            }
+            None => Self::Many(Box::new([])),
+        }
+    }
+
+    /// Copies of shared labels (pointer clones, no string copies).
+    fn from_slice(labels: &[Label]) -> Self {
+        match labels {
+            [only] => Self::One([only.clone()]),
+            many => Self::Many(many.into()),
+        }
+    }
+}
+
+impl std::ops::Deref for Labels {
+    type Target = [Label];
+    #[inline]
+    fn deref(&self) -> &[Label] {
+        match self {
+            Self::One(one) => one,
+            Self::Many(many) => many,
+        }
+    }
+}
+
 struct Series {
     /// Raw label keys with their admitted values, in the order first seen (deduplicated).
-    labels: Box<[(Arc<str>, Arc<str>)]>,
+    labels: Labels,
     value: Value,
 }
 
@@ -166,7 +209,7 @@ impl Family {
 
     fn overflow_series(&self) -> &Series {
         self.overflow.get_or_init(|| Series {
-            labels: Box::new([(Arc::from(OVERFLOW_LABEL), Arc::from("true"))]),
+            labels: Labels::One([(Arc::from(OVERFLOW_LABEL), Arc::from("true"))]),
             value: Value::new(self.kind),
         })
     }
@@ -615,11 +658,7 @@ impl MetricsCollector {
             name,
             hv,
         );
-        let h = if admitted.is_kept() && admitted.len() == name.len() {
-            hv.get()
-        } else {
-            self.hash(&admitted)
-        };
+        let h = admitted.label_hash().get();
         let limits = self.limiter.limits();
         let target = limits.max_label_values + limits.hash_buckets + 1;
         match self.executions.get_or_insert_with(
@@ -869,7 +908,7 @@ impl MetricsCollector {
             family,
             bound.hash,
             |s| s.matches_shared(&bound.labels),
-            || bound.labels.clone(),
+            || Labels::from_slice(&bound.labels),
         )
     }
 
@@ -885,7 +924,7 @@ impl MetricsCollector {
                 let admitted = self
                     .limiter
                     .admit_hashed(k, hk, v, self.limiter.label_hash(v));
-                hash = hash.wrapping_add(pair_hash(hk.get(), self.hash(&admitted)));
+                hash = hash.wrapping_add(pair_hash(hk.get(), admitted.label_hash().get()));
                 (self.intern_key(k), admitted.to_shared())
             })
             .collect();
@@ -926,7 +965,33 @@ impl MetricsCollector {
         if let Some(s) = family.series.find(h, |s| s.matches(labels.len(), raw())) {
             return Some(s);
         }
+        if let [(k, v)] = labels {
+            let (hk, hv) = hashes[0];
+            return self.series_slow_one(family, k.as_ref(), hk, v.as_ref(), hv);
+        }
         self.series_slow(family, labels, &hashes)
+    }
+
+    /// [`series_slow`](Self::series_slow) for one label (the usual over-limit case): no
+    /// label arrays to set up. Not inlined, so the known-series path stays small.
+    #[inline(never)]
+    fn series_slow_one<'a>(
+        &'a self,
+        family: &'a Family,
+        k: &str,
+        hk: LabelHash,
+        v: &str,
+        hv: LabelHash,
+    ) -> Option<&'a Series> {
+        let a = self.limiter.admit_hashed(k, hk, v, hv);
+        let h = pair_hash(hk.get(), a.label_hash().get());
+        let eq = |s: &Series| s.matches(1, std::iter::once((k, a.as_str())));
+        if let Some(s) = family.series.find(h, eq) {
+            return Some(s);
+        }
+        self.insert_series(family, h, eq, || {
+            Labels::One([(self.intern_key(k), a.to_shared())])
+        })
     }
 
     /// A value the series table does not know as-is: admit it (reusing its hashes), then
@@ -947,13 +1012,8 @@ impl MetricsCollector {
                 continue;
             }
             let a = self.limiter.admit_hashed(k, hk, v, hv);
-            // A kept value is `v` itself unless truncated; buckets are hashed anew.
-            let ah = if a.is_kept() && a.len() == v.len() {
-                hv.get()
-            } else {
-                self.hash(&a)
-            };
-            h = h.wrapping_add(pair_hash(hk.get(), ah));
+            // The limiter knows the admitted string's hash (the value's own, or the bucket's).
+            h = h.wrapping_add(pair_hash(hk.get(), a.label_hash().get()));
             admitted[n] = Some((k, a));
             n += 1;
         }
@@ -971,11 +1031,12 @@ impl MetricsCollector {
             h,
             |s| s.matches(n, pairs()),
             || {
-                admitted[..n]
-                    .iter()
-                    .flatten()
-                    .map(|(k, v)| (self.intern_key(k), v.to_shared()))
-                    .collect()
+                // Sized exactly: no spare capacity is allocated (or kept) per series.
+                let mut labels = Vec::with_capacity(n);
+                for (k, v) in admitted[..n].iter().flatten() {
+                    labels.push((self.intern_key(k), v.to_shared()));
+                }
+                Labels::from_vec(labels)
             },
         )
     }
@@ -986,7 +1047,7 @@ impl MetricsCollector {
         family: &'a Family,
         h: u64,
         eq: impl FnMut(&Series) -> bool,
-        labels: impl FnOnce() -> Box<[(Arc<str>, Arc<str>)]>,
+        labels: impl FnOnce() -> Labels,
     ) -> Option<&'a Series> {
         // Series are never removed, so a full count means no insert can succeed: skip the lock.
         if self.series_count.load(Ordering::Relaxed) < MAX_SERIES {
