@@ -1392,3 +1392,36 @@ fn merge(into: &mut MetricValue, from: MetricValue) {
         (into, from) => *into = from,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label(k: &str, v: &str) -> Label {
+        (Arc::from(k), Arc::from(v))
+    }
+
+    #[test]
+    fn one_label_is_inline_and_more_are_boxed_at_their_size() {
+        let one = Labels::from_vec(vec![label("route", "/api")]);
+        assert!(matches!(one, Labels::One(_)));
+        assert_eq!(&*one[0].1, "/api");
+        let two = Labels::from_vec(vec![label("a", "1"), label("b", "2")]);
+        assert!(matches!(&two, Labels::Many(b) if b.len() == 2));
+        assert_eq!(
+            two.iter().map(|(k, _)| &**k).collect::<Vec<_>>(),
+            vec!["a", "b"],
+            "order kept"
+        );
+        assert!(Labels::from_vec(Vec::new()).is_empty());
+        let shared = [label("route", "/api")];
+        match Labels::from_slice(&shared) {
+            Labels::One([(k, v)]) => {
+                assert!(Arc::ptr_eq(&k, &shared[0].0) && Arc::ptr_eq(&v, &shared[0].1));
+            }
+            Labels::Many(_) => panic!("one label must be inline"),
+        }
+        // The inline form costs no more room in a series than a box and a pointer pair.
+        assert!(std::mem::size_of::<Labels>() <= std::mem::size_of::<Label>() + 8);
+    }
+}
