@@ -525,6 +525,41 @@ mod tests {
         assert_eq!(map.len(), 5_000);
     }
 
+    #[test]
+    fn readers_find_every_published_entry_while_the_index_grows() {
+        use std::sync::atomic::AtomicUsize;
+        const N: usize = 20_000;
+        let hash = |k: usize| twox_hash::XxHash3_64::oneshot(&k.to_le_bytes());
+        let map: InsertOnlyMap<usize> = InsertOnlyMap::new(1);
+        let done = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let mut checks = 0u64;
+                let mut probe = 0usize;
+                loop {
+                    let d = done.load(Ordering::Acquire);
+                    if d > 0 {
+                        // The newest entry and a walk over the older ones must all be found.
+                        for k in [d - 1, probe % d] {
+                            assert_eq!(map.find(hash(k), |v| *v == k), Some(&k), "entry {k}");
+                        }
+                        probe = probe.wrapping_add(7_919);
+                        checks += 1;
+                    }
+                    if d == N {
+                        return checks;
+                    }
+                }
+            });
+            for k in 0..N {
+                map.get_or_insert_with(hash(k), |v| *v == k, N, || Some(k));
+                done.store(k + 1, Ordering::Release);
+            }
+            assert!(reader.join().expect("reader") > 0);
+        });
+        assert_eq!(map.len(), N);
+    }
+
     proptest::proptest! {
         /// Whatever the hashes (here squeezed onto a few tags, so groups overflow into their
         /// neighbours and index generations are rebuilt), every inserted entry is found and
