@@ -76,6 +76,12 @@ pub struct TraceBufferStats {
     pub late_spans_kept: u64,
     /// Spans that arrived after their trace was dropped, dropped at once.
     pub late_spans_dropped: u64,
+    /// Spans emitted at once without buffering because no tail rule could change their
+    /// trace's outcome: the head kept it with probability 1 (threshold 0: the span carries
+    /// `sampling_threshold = Some(0)`, or carries none while the current rate is 1). Part
+    /// of `spans_kept`. A root passed through counts as a trace decided on its root (the
+    /// tail rules see the root alone).
+    pub spans_passed_through: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -242,6 +248,14 @@ fn span_extra_bytes(span: &Span) -> usize {
 /// trace is mistaken for a dropped one with probability about 4e-9). A trace forgotten by the
 /// cache is buffered and decided again from its late spans.
 ///
+/// **Pass-through.** A span of a trace that is not buffered and that the head kept with
+/// probability 1 (it carries `sampling_threshold = Some(0)`, or none while the current rate
+/// is 1) is emitted at once: tail rules only ever keep more, with threshold 0, so waiting
+/// could not change the outcome. A passed-through root is counted as its trace's decision,
+/// with the tail rules applied to the root alone (this only affects the reason counted). If
+/// the rate drops below 1 while such a trace is still sending spans, its later spans are
+/// buffered and decided from the trace id at the new rate.
+///
 /// **Time.** Deadlines are kept in arrival order; if the `now` passed in goes backwards,
 /// traces that arrived later wait for the earlier ones' deadlines.
 ///
@@ -300,6 +314,17 @@ impl std::fmt::Debug for TraceBuffer {
         f.debug_struct("TraceBuffer")
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+/// Whether no tail rule can change the outcome of `span`'s trace: its recorded head decision
+/// is a keep with threshold 0, or it records none and the current rate is 1. Tail rules only
+/// ever keep more, with threshold 0, so such a trace is kept with threshold 0 either way.
+#[inline]
+fn certainly_kept(span: &Span, sampler: &CompositeSampler) -> bool {
+    match span.sampling_threshold {
+        Some(t) => t == Threshold::ALWAYS.raw(),
+        None => sampler.keeps_everything(),
     }
 }
 
@@ -377,22 +402,23 @@ impl TraceBuffer {
     /// the export pipeline, that needs only the spans.
     ///
     /// ```
-    /// use tta_core::{Span, SpanId, TraceId};
+    /// use tta_core::{Span, SpanId, SpanStatus, TraceId};
     /// use tta_sampling::{CompositeSampler, SamplingConfig, TraceBuffer};
     ///
-    /// let config = SamplingConfig { default_rate: 1.0, adaptive_enabled: false, ..Default::default() };
+    /// let config = SamplingConfig { default_rate: 0.0, adaptive_enabled: false, ..Default::default() };
     /// let sampler = CompositeSampler::new(config.clone());
     /// let mut buffer = TraceBuffer::new(&config);
     /// let mut out: Vec<Span> = Vec::new();
     /// let trace_id = TraceId::random();
     /// let root = SpanId::random();
-    /// let child = Span { trace_id, span_id: SpanId::random(), parent_span_id: Some(root), ..Default::default() };
+    /// let status = SpanStatus::Error("timeout".into());
+    /// let child = Span { trace_id, span_id: SpanId::random(), parent_span_id: Some(root), status, ..Default::default() };
     /// buffer.add_flat(child, 0, &sampler, &mut out);
     /// buffer.add_flat(Span { trace_id, span_id: root, ..Default::default() }, 0, &sampler, &mut out);
     /// assert!(out.is_empty()); // waiting for stragglers
     /// buffer.flush_all_flat(&sampler, &mut out);
     /// assert_eq!(out.len(), 2);
-    /// assert_eq!(out[0].sampling_threshold, Some(0)); // kept at rate 1: th:0
+    /// assert_eq!(out[0].sampling_threshold, Some(0)); // kept for its error: th:0
     /// ```
     pub fn add_flat(
         &mut self,
@@ -416,6 +442,10 @@ impl TraceBuffer {
         let extra = span_extra_bytes(&span);
         // The span itself is moved only once, into its slot (or to `out`).
         let mut entry = self.index.get(&trace_id).copied();
+        if entry.is_none() && certainly_kept(&span, sampler) {
+            self.pass_through(span, sampler, out);
+            return;
+        }
         if entry.is_none()
             && let Some(remembered) = self.cache.lookup(&trace_id)
         {
@@ -466,6 +496,41 @@ impl TraceBuffer {
         }
         if full {
             self.decide(entry, Cause::SpanLimit, sampler, out);
+        }
+    }
+
+    /// Emits a span of a trace the head kept with probability 1 (see [`certainly_kept`]):
+    /// whatever the tail rules say, the trace is kept with threshold 0, so it is not
+    /// buffered. A root counts as its trace's decision (the tail rules see the root alone,
+    /// which only changes the reason counted).
+    fn pass_through(&mut self, span: Span, sampler: &CompositeSampler, out: &mut Sink<'_>) {
+        let mut span = span;
+        let result = if span.parent_span_id.is_none() {
+            let head = SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS));
+            let result = sampler.should_sample_tail(
+                span.trace_id,
+                span.is_error(),
+                span.duration_nanos() as f64 / 1e6,
+                &head,
+            );
+            let s = &mut self.stats;
+            s.traces_decided += 1;
+            s.traces_kept += 1;
+            s.decided_on_root += 1;
+            result
+        } else {
+            SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS))
+        };
+        span.sampling_threshold = Some(Threshold::ALWAYS.raw());
+        self.stats.spans_kept += 1;
+        self.stats.spans_passed_through += 1;
+        match out {
+            Sink::Traces(out) => out.push(DecidedTrace {
+                trace_id: span.trace_id,
+                spans: vec![span],
+                result,
+            }),
+            Sink::Spans(out) => out.push(span),
         }
     }
 

@@ -459,6 +459,18 @@ impl CompositeSampler {
         result
     }
 
+    /// Whether the head keeps every trace now (rate 1, so threshold 0): then a trace's
+    /// outcome cannot depend on its randomness or on the tail rules.
+    #[inline]
+    pub(crate) fn keeps_everything(&self) -> bool {
+        let threshold = if self.adaptive_enabled.load(Ordering::Relaxed) {
+            self.adaptive.raw_threshold()
+        } else {
+            self.fixed_threshold.load(Ordering::Relaxed)
+        };
+        threshold == Threshold::ALWAYS.raw()
+    }
+
     /// The head decision a root with this key got (or would get) at the current rate,
     /// without counting it or feeding the adaptive sampler; the trace buffer uses it to
     /// recompute head decisions.

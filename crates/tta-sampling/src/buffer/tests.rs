@@ -98,13 +98,10 @@ fn root_duration_decides_slowness() {
 
 #[test]
 fn span_limit_decides_at_once_and_late_spans_follow() {
-    let c = SamplingConfig {
-        default_rate: 1.0,
-        ..config()
-    };
-    let (s, mut b, mut out) = setup(&c);
+    // Errors: kept by the tail rules (at rate 1 they would not be buffered at all).
+    let (s, mut b, mut out) = setup(&config());
     for _ in 0..5 {
-        b.add(span(7, Some(1), false, 1), 0, &s, &mut out);
+        b.add(span(7, Some(1), true, 1), 0, &s, &mut out);
     }
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].spans.len(), 5);
@@ -335,4 +332,48 @@ fn lowering_the_budget_releases_memory() {
     b.add(span(5_000, None, true, 1), 0, &s, &mut out);
     b.poll(100 * MS, &s, &mut out);
     assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn traces_kept_with_probability_one_pass_through_unbuffered() {
+    let c = SamplingConfig {
+        default_rate: 1.0,
+        ..config()
+    };
+    let (s, mut b, mut out) = setup(&c);
+    // Rate 1: no tail rule can change the outcome, so nothing waits.
+    b.add(span(1, Some(9), false, 1), 0, &s, &mut out);
+    b.add(span(1, None, true, 1), 0, &s, &mut out);
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|d| d.spans[0].sampling_threshold == Some(0)));
+    assert_eq!(
+        out[1].result.reason,
+        SamplingReason::Error,
+        "the root is seen by the tail rules"
+    );
+    let st = b.stats();
+    assert_eq!(st.buffered_spans, 0);
+    assert_eq!((st.spans_passed_through, st.spans_kept), (2, 2));
+    assert_eq!(
+        (st.traces_decided, st.traces_kept, st.decided_on_root),
+        (1, 1, 1)
+    );
+
+    // At rate 0, a span whose recorded head decision is th:0 passes through too; one with
+    // another threshold waits (an error would change its threshold to 0).
+    let (s, mut b, mut out) = setup(&config());
+    let mut th0 = span(2, Some(9), false, 1);
+    th0.sampling_threshold = Some(0);
+    b.add(th0, 0, &s, &mut out);
+    let mut th4 = span(3, Some(9), false, 1);
+    th4.sampling_threshold = Some(Threshold::from_probability(0.75).unwrap().raw());
+    b.add(th4, 0, &s, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].trace_id, TraceId::from_u128(2));
+    let st = b.stats();
+    assert_eq!((st.buffered_spans, st.spans_passed_through), (1, 1));
+    assert_eq!(
+        st.spans_received,
+        st.spans_kept + st.spans_dropped + st.buffered_spans as u64
+    );
 }
