@@ -573,6 +573,11 @@ impl CardinalityLimiter {
                 hash: vh,
             };
         }
+        // The usual refusal inline (a key at its limit); the rest out of line.
+        let limit = self.limits.max_label_values.load(Ordering::Relaxed);
+        if ks.values.len() >= limit {
+            return self.overflow(ks, vh, false);
+        }
         self.admit_new(ks, vh, value)
     }
 
@@ -628,14 +633,15 @@ impl CardinalityLimiter {
             // Use the high half remixed, so buckets do not follow the table index.
             let mixed = vh.rotate_left(32).wrapping_mul(0xD6E8_FEB8_6659_FD93);
             let index = ((u128::from(mixed) * buckets as u128) >> 64) as usize;
-            Admitted::bucket(index, buckets, |s| {
-                let digits = hex_digits(buckets);
-                let at = if digits == 1 { index } else { 16 + index };
-                match self.bucket_hashes.get(at) {
-                    Some(&h) if digits <= 2 => h,
-                    _ => self.hash(s),
-                }
-            })
+            let digits = hex_digits(buckets);
+            let at = if digits == 1 { index } else { 16 + index };
+            match self.bucket_hashes.get(at) {
+                Some(&hash) if digits <= 2 => Admitted {
+                    repr: Repr::StaticBucket(static_bucket(index, digits)),
+                    hash,
+                },
+                _ => Admitted::bucket(index, buckets, |s| self.hash(s)),
+            }
         } else {
             Admitted {
                 repr: Repr::Overflow,

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -189,12 +189,25 @@ impl Series {
     }
 }
 
+/// From this [`Family::over_streak`] on, a family's one-label records ask the limiter first.
+const OVER_STREAK: u8 = 8;
+/// Highest [`Family::over_streak`]: a coarsened value adds one, a kept one takes away
+/// [`KEPT_PENALTY`].
+const OVER_STREAK_MAX: u8 = 16;
+const KEPT_PENALTY: u8 = 4;
+
 struct Family {
     kind: MetricKind,
     /// Sanitized, unique exposed name.
     name: Box<str>,
     series: InsertOnlyMap<Series>,
     overflow: OnceLock<Series>,
+    /// How much the family's recent one-label records that reached the limiter were past
+    /// the limit: +1 per coarsened value, -[`KEPT_PENALTY`] per kept one, within
+    /// `0..=`[`OVER_STREAK_MAX`]. From [`OVER_STREAK`] on, one-label records skip the lookup
+    /// of the raw label (which misses for such values) and admit first; a kept value then
+    /// finds its series by the same hash, so only the order of the lookups changes.
+    over_streak: AtomicU8,
 }
 
 impl Family {
@@ -204,6 +217,7 @@ impl Family {
             name: name.into(),
             series: InsertOnlyMap::new(16),
             overflow: OnceLock::new(),
+            over_streak: AtomicU8::new(0),
         }
     }
 
@@ -960,6 +974,14 @@ impl MetricsCollector {
             );
             h = h.wrapping_add(pair_hash(slot.0.get(), slot.1.get()));
         }
+        // A family whose one-label values are mostly past the limit admits first: the raw
+        // lookup below would miss.
+        if let [(k, v)] = labels
+            && family.over_streak.load(Ordering::Relaxed) >= OVER_STREAK
+        {
+            let (hk, hv) = hashes[0];
+            return self.series_slow_one(family, k.as_ref(), hk, v.as_ref(), hv);
+        }
         // Fast path: the raw labels name a series that exists, so admission already happened.
         let raw = || labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
         if let Some(s) = family.series.find(h, |s| s.matches(labels.len(), raw())) {
@@ -973,8 +995,8 @@ impl MetricsCollector {
     }
 
     /// [`series_slow`](Self::series_slow) for one label (the usual over-limit case): no
-    /// label arrays to set up. Not inlined, so the known-series path stays small.
-    #[inline(never)]
+    /// label arrays to set up.
+    #[inline]
     fn series_slow_one<'a>(
         &'a self,
         family: &'a Family,
@@ -984,6 +1006,17 @@ impl MetricsCollector {
         hv: LabelHash,
     ) -> Option<&'a Series> {
         let a = self.limiter.admit_hashed(k, hk, v, hv);
+        // Written only when it changes, so a family that stays past the limit (or below it)
+        // does not bounce the cache line between threads.
+        let streak = family.over_streak.load(Ordering::Relaxed);
+        let next = if a.is_kept() {
+            streak.saturating_sub(KEPT_PENALTY)
+        } else {
+            (streak + 1).min(OVER_STREAK_MAX)
+        };
+        if next != streak {
+            family.over_streak.store(next, Ordering::Relaxed);
+        }
         let h = pair_hash(hk.get(), a.label_hash().get());
         let eq = |s: &Series| s.matches(1, std::iter::once((k, a.as_str())));
         if let Some(s) = family.series.find(h, eq) {

@@ -47,3 +47,72 @@ fn million_distinct_user_ids_keep_totals_and_memory() {
         .sum();
     assert_eq!(total, n, "totals must equal the number of increments");
 }
+
+/// A family flooded past the limit asks the limiter before looking up the raw label; that
+/// changes the order of lookups, never where a record lands: the same records in an order
+/// that keeps the family in its raw-first mode give the same series and counts.
+#[test]
+fn admit_first_mode_records_into_the_same_series() {
+    let config = MetricsConfig {
+        max_label_values: 10,
+        ..Default::default()
+    };
+    let a = MetricsCollector::with_hash_key(config.clone(), 11).expect("valid");
+    let b = MetricsCollector::with_hash_key(config, 11).expect("valid");
+    let kept: Vec<String> = (0..10).map(|i| format!("kept-{i}")).collect();
+    let over: Vec<String> = (0..2_000).map(|i| format!("over-{i}")).collect();
+    for c in [&a, &b] {
+        for v in &kept {
+            c.counter("logins_total", &[("user_id", v)]).increment(1);
+        }
+    }
+    // `a`: long runs of over-limit values (admit-first mode), then kept values in a burst.
+    for _ in 0..3 {
+        for v in &over {
+            a.counter("logins_total", &[("user_id", v)]).increment(1);
+        }
+        for v in &kept {
+            a.counter("logins_total", &[("user_id", v)]).increment(2);
+        }
+    }
+    // `b`: every over-limit value between two kept ones (the family stays raw-first).
+    for round in 0..3 {
+        for (i, v) in over.iter().enumerate() {
+            b.counter("logins_total", &[("user_id", &kept[(i + round) % 10])])
+                .increment(0);
+            b.counter("logins_total", &[("user_id", v)]).increment(1);
+        }
+        for v in &kept {
+            b.counter("logins_total", &[("user_id", v)]).increment(2);
+        }
+    }
+    for v in &kept {
+        assert_eq!(
+            a.counter("logins_total", &[("user_id", v)]).value(),
+            7,
+            "{v}"
+        );
+    }
+    let series = |c: &MetricsCollector| {
+        c.snapshot_at(0)
+            .series
+            .into_iter()
+            .filter(|s| s.name == "logins_total")
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(series(&a), series(&b));
+    let total: u64 = series(&a)
+        .iter()
+        .map(|s| match s.value {
+            MetricValue::Counter(n) => n,
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(total, 10 + 3 * (2_000 + 20));
+    let (sa, sb) = (a.cardinality_stats(), b.cardinality_stats());
+    assert_eq!(sa.label_cardinality, sb.label_cardinality);
+    assert_eq!(
+        sa.overflow["user_id"].overflowed_admissions,
+        sb.overflow["user_id"].overflowed_admissions
+    );
+}
