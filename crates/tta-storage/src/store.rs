@@ -290,9 +290,6 @@ impl fmt::Debug for TraceStore {
     }
 }
 
-/// Marks a span whose size estimate is not computed yet.
-const UNKNOWN_SIZE: usize = usize::MAX;
-
 fn span_size_estimate(s: &Span) -> usize {
     let attrs: usize = s
         .attributes
@@ -1087,11 +1084,12 @@ impl Inner {
         }
         let target = self.span_target();
         let owned = std::mem::take(&mut self.pending_spans);
+        // Known estimates: the buffered spans', then a prefix of the incoming ones; the rest
+        // are computed as their block is cut (and again for the few that stay buffered).
         let mut sizes = std::mem::take(&mut self.pending_span_sizes);
         let n_owned = owned.len();
         let total = n_owned + incoming.len();
         sizes.extend_from_slice(incoming_sizes);
-        sizes.resize(total, UNKNOWN_SIZE);
         self.pending_span_bytes = 0;
         let span_at = |i: usize| -> &Span {
             match i.checked_sub(n_owned) {
@@ -1131,9 +1129,9 @@ impl Inner {
             keys.push((w, r));
         }
         drop(rank);
-        let order: Vec<usize> = if keys.is_sorted() {
-            (0..total).collect()
-        } else {
+        // Positions in cut order; `None` when that is the input order (the common case), so
+        // no index list is built.
+        let sorted: Option<Vec<usize>> = (!keys.is_sorted()).then(|| {
             let mut tagged: Vec<(u64, usize, usize)> = keys
                 .iter()
                 .enumerate()
@@ -1141,38 +1139,38 @@ impl Inner {
                 .collect();
             tagged.sort_unstable();
             tagged.into_iter().map(|t| t.2).collect()
-        };
+        });
+        let at = |p: usize| sorted.as_ref().map_or(p, |o| o[p]);
         // Cut and write in one pass: each block is encoded right after its spans were sized.
         let mut keep = vec![false; total];
         let mut result = Ok(());
         let mut refs: Vec<&Span> = Vec::new();
         let (mut start, mut size) = (0usize, 0usize);
-        for p in 0..order.len() {
-            let i = order[p];
-            if sizes[i] == UNKNOWN_SIZE {
-                sizes[i] = span_size_estimate(span_at(i));
-            }
-            size += sizes[i];
+        for p in 0..total {
+            let i = at(p);
+            size += match sizes.get(i) {
+                Some(&sz) => sz,
+                None => span_size_estimate(span_at(i)),
+            };
             let key = keys[i];
-            let next = order.get(p + 1).map(|&i| keys[i]);
+            let next = (p + 1 < total).then(|| keys[at(p + 1)]);
             let trace_ends = next != Some(key);
             let window_ends = next.is_none_or(|k| k.0 != key.0);
             if trace_ends && (size >= target || window_ends) {
-                let range = &order[start..p + 1];
                 if size >= target || force {
                     refs.clear();
-                    refs.extend(range.iter().map(|&i| span_at(i)));
+                    refs.extend((start..=p).map(|q| span_at(at(q))));
                     if let Err(e) = self.write_span_chunk(key.0, &refs, size) {
                         // Nothing is lost: unwritten spans go back to the buffer.
-                        for &i in &order[start..] {
-                            keep[i] = true;
+                        for q in start..total {
+                            keep[at(q)] = true;
                         }
                         result = Err(e);
                         break;
                     }
                 } else {
-                    for &i in range {
-                        keep[i] = true;
+                    for q in start..=p {
+                        keep[at(q)] = true;
                     }
                 }
                 start = p + 1;
@@ -1180,21 +1178,19 @@ impl Inner {
             }
         }
         drop(refs);
-        let mut kept = keep.iter().zip(&sizes);
-        for (s, (&k, &sz)) in owned.into_iter().zip(kept.by_ref()) {
+        for ((s, &k), &sz) in owned.into_iter().zip(&keep).zip(&sizes) {
             if k {
                 self.pending_span_bytes += sz;
                 self.pending_span_sizes.push(sz);
                 self.pending_spans.push(s);
             }
         }
-        for (s, (&k, &sz)) in incoming.iter().zip(kept) {
+        for (j, (s, &k)) in incoming.iter().zip(&keep[n_owned..]).enumerate() {
             if k {
-                let sz = if sz == UNKNOWN_SIZE {
-                    span_size_estimate(s)
-                } else {
-                    sz
-                };
+                let sz = sizes
+                    .get(n_owned + j)
+                    .copied()
+                    .unwrap_or_else(|| span_size_estimate(s));
                 self.pending_span_bytes += sz;
                 self.pending_span_sizes.push(sz);
                 self.pending_spans.push(s.clone());
