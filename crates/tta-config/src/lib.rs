@@ -48,7 +48,7 @@ mod yaml;
 pub use env::{EnvSource, OTEL_VARIABLES};
 pub use error::{ConfigError, FieldError};
 pub use handle::{
-    ConfigChange, ConfigHandle, ReloadStats, global_handle, observability_config,
+    ConfigChange, ConfigHandle, ConfigReader, ReloadStats, global_handle, observability_config,
     set_observability_config,
 };
 pub use model::{Environment, ObservabilityConfig, TracingConfig};

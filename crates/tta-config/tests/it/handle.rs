@@ -17,7 +17,9 @@ fn restart_required_fields_are_reported() {
     assert_eq!(handle.version(), 1);
 }
 
-/// Readers on two threads during 10^4 swaps only ever see whole, valid configurations.
+/// Readers on two threads during 10^4 swaps only ever see whole, valid configurations: one
+/// loads a guard each time, the other keeps a cached [`tta_config::ConfigReader`], which
+/// also sees the last configuration once the swaps are over.
 #[test]
 fn readers_see_whole_configs_during_swaps() {
     let handle = ConfigHandle::new(ObservabilityConfig::default()).unwrap();
@@ -31,18 +33,27 @@ fn readers_see_whole_configs_during_swaps() {
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let reads = Arc::new(AtomicUsize::new(0));
+    // Every writer keeps batch_size == 2 * (rate * 10_000) and the name in step.
+    let check = |c: &ObservabilityConfig| {
+        let n = (c.tracing.sampling.default_rate * 10_000.0).round() as usize;
+        assert_eq!(c.tracing.batch_size, 2 * n);
+        assert_eq!(c.service_name, format!("svc-{n}"));
+        n
+    };
     let readers: Vec<_> = (0..2)
-        .map(|_| {
+        .map(|t| {
             let (h, stop, reads) = (handle.clone(), stop.clone(), reads.clone());
             std::thread::spawn(move || {
+                let mut reader = h.reader();
                 while !stop.load(Ordering::Relaxed) {
-                    let c = h.load_guard();
-                    // Every writer keeps batch_size == 2 * (rate * 10_000) and the name in step.
-                    let n = (c.tracing.sampling.default_rate * 10_000.0).round() as usize;
-                    assert_eq!(c.tracing.batch_size, 2 * n);
-                    assert_eq!(c.service_name, format!("svc-{n}"));
+                    if t == 0 {
+                        check(&h.load_guard());
+                    } else {
+                        check(reader.load());
+                    }
                     reads.fetch_add(1, Ordering::Relaxed);
                 }
+                check(reader.load())
             })
         })
         .collect();
@@ -58,7 +69,7 @@ fn readers_see_whole_configs_during_swaps() {
     }
     stop.store(true, Ordering::Relaxed);
     for r in readers {
-        r.join().unwrap();
+        assert_eq!(r.join().unwrap(), 1000, "the last configuration written");
     }
     assert!(reads.load(Ordering::Relaxed) > 0);
     assert_eq!(handle.stats().applied, 10_001);
