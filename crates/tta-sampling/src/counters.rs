@@ -133,7 +133,10 @@ mod tests {
             })
             .collect();
         let stripes: Vec<usize> = hs.into_iter().map(|h| h.join().unwrap()).collect();
-        assert!(stripes.iter().any(|&s| s >= EXCLUSIVE), "some threads share");
+        assert!(
+            stripes.iter().any(|&s| s >= EXCLUSIVE),
+            "some threads share"
+        );
         let expected: u64 = (0..threads as u64).map(|t| 1_000 + t).sum();
         assert_eq!(counters.get(1), expected);
         for _ in 0..threads {
