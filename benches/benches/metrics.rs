@@ -4,7 +4,6 @@
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::KeyValue;
@@ -183,57 +182,39 @@ fn over_limit(c: &mut Criterion) {
 /// rounds in this process (so both see the same machine load); the median ratio is the goal's
 /// figure.
 fn over_limit_ratio(collector: &MetricsCollector, values: &[Arc<str>]) {
-    // Skip when a criterion filter leaves this group out.
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    if !filters.is_empty()
-        && !filters
-            .iter()
-            .any(|f| "metrics/over_limit_99pct".contains(f.as_str()))
-    {
+    if tta_benches::filtered_out("metrics/over_limit_99pct") {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let (rounds, per_round) = if quick { (7, 200_000) } else { (15, 1_000_000) };
     let kept = &*values[0];
-    let mut over_ns = Vec::with_capacity(rounds);
-    let mut known_ns = Vec::with_capacity(rounds);
-    let mut ratios = Vec::with_capacity(rounds);
     let mut i = 0;
-    for _ in 0..rounds {
-        let start = Instant::now();
-        for _ in 0..per_round {
-            i = (i + 1) % values.len();
-            collector
-                .counter("logins_total", &[("user_id", &*values[i])])
-                .increment(1);
-        }
-        let over = start.elapsed().as_nanos() as f64 / per_round as f64;
-        let start = Instant::now();
-        for _ in 0..per_round {
-            collector
-                .counter(
-                    black_box("logins_total"),
-                    &[(black_box("user_id"), black_box(kept))],
-                )
-                .increment(1);
-        }
-        let known = start.elapsed().as_nanos() as f64 / per_round as f64;
-        over_ns.push(over);
-        known_ns.push(known);
-        ratios.push(over / known);
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let ratio = median(&mut ratios);
+    let ns = tta_benches::alternating_rounds(
+        rounds,
+        per_round,
+        &mut [
+            &mut || {
+                i = (i + 1) % values.len();
+                collector
+                    .counter("logins_total", &[("user_id", &*values[i])])
+                    .increment(1);
+            },
+            &mut || {
+                collector
+                    .counter(
+                        black_box("logins_total"),
+                        &[(black_box("user_id"), black_box(kept))],
+                    )
+                    .increment(1);
+            },
+        ],
+    );
+    let ratios: Vec<f64> = ns[0].iter().zip(&ns[1]).map(|(o, k)| o / k).collect();
+    let ratio = tta_benches::median(&ratios);
     eprintln!(
         "metrics/over_limit_99pct: over-limit {:.1} ns, known series {:.1} ns by name (medians of {rounds} rounds)",
-        median(&mut over_ns),
-        median(&mut known_ns)
+        tta_benches::median(&ns[0]),
+        tta_benches::median(&ns[1])
     );
     tta_benches::report_figure(
         "metrics/over_limit_vs_known_by_name",
