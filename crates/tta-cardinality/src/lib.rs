@@ -45,7 +45,7 @@
 //!   static and their hashes computed once per limiter, so [`Admitted::label_hash`] gives
 //!   callers the admitted string's hash without hashing it.
 //! - Memory: about 45 bytes of table per kept value (an arena slot plus index words kept at
-//!   most 3/4 full, earlier index generations included) plus the value string, 64 bytes of
+//!   most 3/4 full, earlier index generations included) plus the value string, 256 bytes of
 //!   sketch and 128 bytes of filter per key, and nothing per value past the limit.
 //! - Callers that hash labels for their own tables can hash each string once with
 //!   [`CardinalityLimiter::label_hash`] and admit with

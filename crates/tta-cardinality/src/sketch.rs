@@ -1,11 +1,11 @@
-//! A 64-register HyperLogLog: an estimate of distinct values in 64 bytes, lock-free.
+//! A 256-register HyperLogLog: an estimate of distinct values in 256 bytes, lock-free.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-const P: u32 = 6;
+const P: u32 = 8;
 const M: usize = 1 << P;
 
-/// Distinct-count sketch with a standard error of about 13% (1.04 / sqrt(64)).
+/// Distinct-count sketch with a standard error of about 6.5% (1.04 / sqrt(256)).
 pub(crate) struct Sketch {
     registers: [AtomicU8; M],
 }
@@ -43,7 +43,8 @@ impl Sketch {
                 zeros += 1;
             }
         }
-        let alpha = 0.709;
+        // The bias correction for 128 registers or more.
+        let alpha = 0.7213 / (1.0 + 1.079 / m);
         let raw = alpha * m * m / sum;
         let est = if raw <= 2.5 * m && zeros > 0 {
             m * (m / f64::from(zeros)).ln()
@@ -73,5 +74,30 @@ mod tests {
             let err = (e - n as f64).abs() / n as f64;
             assert!(err < 0.4, "n={n} estimate={e}");
         }
+    }
+
+    /// Over 100 independent sketches (hashes seeded differently, as limiters with different
+    /// keys are) of 50k distinct values, the error spread matches 1.04 / sqrt(256) and no
+    /// sketch is far off, so an operator's estimate is within a few tens of percent.
+    #[test]
+    fn error_spread_matches_the_register_count() {
+        let n = 50_000u64;
+        let mut sq = 0.0;
+        let mut worst = 0.0f64;
+        for seed in 0..100u64 {
+            let s = Sketch::new();
+            for i in 0..n {
+                s.insert(twox_hash::XxHash3_64::oneshot_with_seed(
+                    seed,
+                    &i.to_le_bytes(),
+                ));
+            }
+            let err = (s.estimate() as f64 - n as f64) / n as f64;
+            sq += err * err;
+            worst = worst.max(err.abs());
+        }
+        let rms = (sq / 100.0).sqrt();
+        assert!(rms < 0.09, "rms error {rms}");
+        assert!(worst < 0.3, "worst error {worst}");
     }
 }

@@ -64,6 +64,6 @@ pub struct KeyOverflow {
     /// Of those, how many were refused because the process-wide budget was spent (the rest
     /// hit the per-key limit).
     pub budget_overflowed_admissions: u64,
-    /// Estimated distinct values among them (HyperLogLog, about 13% standard error).
+    /// Estimated distinct values among them (HyperLogLog, about 6.5% standard error).
     pub distinct_overflow_estimate: u64,
 }
