@@ -81,14 +81,19 @@ fn local_traces_are_decided_whole_and_accounted() {
         .store_dir(dir.path())
         .build()
         .unwrap();
+    // Spans of now: the runtime enforces the 7-day trace TTL on the store while it runs.
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
     let trace = |root_ms: u64, error: bool| {
         let trace_id = TraceId::random();
         let root = Span {
             trace_id,
             span_id: SpanId::random(),
             name: "GET /cart".into(),
-            start_unix_nanos: 1_000_000_000,
-            end_unix_nanos: 1_000_000_000 + root_ms * 1_000_000,
+            start_unix_nanos: start,
+            end_unix_nanos: start + root_ms * 1_000_000,
             ..Span::default()
         };
         let child = Span {
