@@ -573,22 +573,24 @@ impl CardinalityLimiter {
                 hash: vh,
             };
         }
-        // The usual refusal inline (a key at its limit); the rest out of line.
+        // Lock-free refusals first, the usual one (a key at its limit) inline: the
+        // over-limit path never takes the insert lock.
         let limit = self.limits.max_label_values.load(Ordering::Relaxed);
         if ks.values.len() >= limit {
             return self.overflow(ks, vh, false);
         }
-        self.admit_new(ks, vh, value)
+        self.admit_new(ks, vh, value, limit)
     }
 
-    /// The slow path: a value this key has not kept.
-    fn admit_new<'a>(&'a self, ks: &'a KeyState, vh: u64, value: &str) -> Admitted<'a> {
-        let limit = self.limits.max_label_values.load(Ordering::Relaxed);
+    /// The slow path: a value this key has not kept, below the key's `limit` when checked.
+    fn admit_new<'a>(
+        &'a self,
+        ks: &'a KeyState,
+        vh: u64,
+        value: &str,
+        limit: usize,
+    ) -> Admitted<'a> {
         let budget = self.limits.max_total_label_values.load(Ordering::Relaxed);
-        // Lock-free refusals first: the over-limit path never takes the insert lock.
-        if ks.values.len() >= limit {
-            return self.overflow(ks, vh, false);
-        }
         if self.total_kept.load(Ordering::Relaxed) >= budget {
             return self.overflow(ks, vh, true);
         }
