@@ -286,13 +286,17 @@ impl Exec {
                 }
             }
             self.shared.record_error(slot, &err);
-            let Some(at) = retry_at else {
+            if let Some(at) = retry_at {
+                std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
+            // A backoff that overslept into the deadline ends here, so the batch fails with
+            // the exporter's own error rather than a call that had no time left.
+            if retry_at.is_none() || Instant::now() >= deadline {
                 add(&slot.counters.failed_spans, n);
                 add(&slot.counters.failed_batches, 1);
                 add(&slot.counters.consecutive_failures, 1);
                 return false;
-            };
-            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            }
             attempt += 1;
             add(&slot.counters.retries, 1);
             add(&self.shared.counters.retries, 1);
