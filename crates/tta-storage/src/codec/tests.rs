@@ -43,10 +43,8 @@ fn bloom_has_no_false_negatives_and_few_false_positives() {
         .map(|i| TraceId::from_u128(i * 7_919 + 3))
         .filter(|id| bloom_may_contain(&filter, id))
         .count();
-    assert!(
-        fp < 20_000 / 25,
-        "false positive rate too high: {fp} of 20000"
-    );
+    // 16 bits per id with k = 7: about 0.07% expected (14 of 20000).
+    assert!(fp < 60, "false positive rate too high: {fp} of 20000");
     assert!(!bloom_may_contain(&[], &ids[0]));
 }
 
