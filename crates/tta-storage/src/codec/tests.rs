@@ -48,6 +48,27 @@ fn bloom_has_no_false_negatives_and_few_false_positives() {
     assert!(!bloom_may_contain(&[], &ids[0]));
 }
 
+/// Filters are sized by the writer; a reader takes the size from the stored bytes, so a
+/// filter written with the earlier 10 bits per trace still finds every id.
+#[test]
+fn bloom_filters_of_any_size_are_read() {
+    let ids: Vec<TraceId> = (1..=500u128)
+        .map(|i| TraceId::from_u128(i * 104_729))
+        .collect();
+    let len = (ids.len() * 10).div_ceil(8);
+    let mut old = vec![0u8; len];
+    let bits = len as u64 * 8;
+    for id in &ids {
+        for p in bloom_positions(id, bits) {
+            old[(p / 8) as usize] |= 1 << (p % 8);
+        }
+    }
+    assert!(ids.iter().all(|id| bloom_may_contain(&old, id)));
+    let new = bloom_build(&ids);
+    assert_eq!(new.len(), ids.len() * 2);
+    assert!(ids.iter().all(|id| bloom_may_contain(&new, id)));
+}
+
 #[test]
 fn corpus_spans_round_trip_grouped_by_trace() {
     let spans = Corpus::new(5).spans(3_000);
