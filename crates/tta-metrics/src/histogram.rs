@@ -66,7 +66,6 @@ fn lower(i: usize) -> f64 {
 /// Lock-free histogram of non-negative finite values.
 pub(crate) struct LogHistogram {
     counts: Box<[AtomicU64]>,
-    count: AtomicU64,
     sum_bits: AtomicU64,
     max_bits: AtomicU64,
     min_bits: AtomicU64,
@@ -76,7 +75,6 @@ impl LogHistogram {
     pub(crate) fn new() -> Self {
         Self {
             counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
             sum_bits: AtomicU64::new(0f64.to_bits()),
             max_bits: AtomicU64::new(0f64.to_bits()),
             min_bits: AtomicU64::new(f64::INFINITY.to_bits()),
@@ -87,15 +85,20 @@ impl LogHistogram {
     #[inline]
     pub(crate) fn record(&self, v: f64) {
         self.counts[index(v)].fetch_add(1, Ordering::Relaxed);
-        // Non-negative doubles order like their bit patterns.
-        self.max_bits.fetch_max(v.to_bits(), Ordering::Relaxed);
-        self.min_bits.fetch_min(v.to_bits(), Ordering::Relaxed);
+        // Non-negative doubles order like their bit patterns. A new extreme is rare once a
+        // few values are in, so a plain load usually saves the read-modify-write.
+        let bits = v.to_bits();
+        if bits > self.max_bits.load(Ordering::Relaxed) {
+            self.max_bits.fetch_max(bits, Ordering::Relaxed);
+        }
+        if bits < self.min_bits.load(Ordering::Relaxed) {
+            self.min_bits.fetch_min(bits, Ordering::Relaxed);
+        }
         let _ = self
             .sum_bits
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
                 Some((f64::from_bits(b) + v).to_bits())
             });
-        self.count.fetch_add(1, Ordering::Release);
     }
 
     pub(crate) fn read(&self) -> HistogramRead {
