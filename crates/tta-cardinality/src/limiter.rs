@@ -234,8 +234,8 @@ pub struct Admitted<'a> {
 #[derive(Clone, Copy)]
 enum Repr<'a> {
     Kept(&'a Arc<str>),
-    /// A bucket of at most [`STATIC_BUCKETS`] (a static string).
-    StaticBucket(&'static str),
+    /// A bucket of at most [`STATIC_BUCKETS`] (a static string), and its index.
+    StaticBucket(&'static str, u16),
     /// A bucket with three or four hex digits.
     Bucket {
         buf: [u8; BUCKET_CAP],
@@ -250,7 +250,7 @@ impl<'a> Admitted<'a> {
     pub fn as_str(&self) -> &str {
         match &self.repr {
             Repr::Kept(s) => s,
-            Repr::StaticBucket(s) => s,
+            Repr::StaticBucket(s, _) => s,
             Repr::Bucket { buf, len } => {
                 std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(HASH_PREFIX)
             }
@@ -262,7 +262,7 @@ impl<'a> Admitted<'a> {
     pub fn admission(&self) -> Admission {
         match self.repr {
             Repr::Kept(_) => Admission::Kept,
-            Repr::StaticBucket(_) | Repr::Bucket { .. } => Admission::Hashed,
+            Repr::StaticBucket(..) | Repr::Bucket { .. } => Admission::Hashed,
             Repr::Overflow => Admission::Overflowed,
         }
     }
@@ -270,6 +270,28 @@ impl<'a> Admitted<'a> {
     /// Whether the value is recorded as-is (possibly truncated).
     pub fn is_kept(&self) -> bool {
         matches!(self.repr, Repr::Kept(_))
+    }
+
+    /// For a `hash:` bucket of a limiter with at most 256 buckets, the bucket's index: the
+    /// same index and [`as_str`](Self::as_str) length always name the same bucket string, so
+    /// callers can cache what they keep per bucket in a small array.
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limits = CardinalityLimits { max_label_values: 1, ..Default::default() };
+    /// let limiter = CardinalityLimiter::new(limits)?;
+    /// assert_eq!(limiter.admit("user_id", "kept").bucket_index(), None);
+    /// let hashed = limiter.admit("user_id", "hashed");
+    /// let i = hashed.bucket_index().expect("a bucket");
+    /// assert_eq!(hashed.as_str(), format!("hash:{i:x}"));
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn bucket_index(&self) -> Option<usize> {
+        match self.repr {
+            Repr::StaticBucket(_, i) => Some(usize::from(i)),
+            _ => None,
+        }
     }
 
     /// The limiter's keyed hash of [`as_str`](Self::as_str), as
@@ -306,7 +328,7 @@ impl<'a> Admitted<'a> {
         if digits <= 2 {
             let s = static_bucket(index, digits);
             return Self {
-                repr: Repr::StaticBucket(s),
+                repr: Repr::StaticBucket(s, index as u16),
                 hash: hash(s),
             };
         }
@@ -639,7 +661,7 @@ impl CardinalityLimiter {
             let at = if digits == 1 { index } else { 16 + index };
             match self.bucket_hashes.get(at) {
                 Some(&hash) if digits <= 2 => Admitted {
-                    repr: Repr::StaticBucket(static_bucket(index, digits)),
+                    repr: Repr::StaticBucket(static_bucket(index, digits), index as u16),
                     hash,
                 },
                 _ => Admitted::bucket(index, buckets, |s| self.hash(s)),

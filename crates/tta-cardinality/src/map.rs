@@ -169,7 +169,29 @@ impl<V> InsertOnlyMap<V> {
 
     /// Finds the entry with this hash for which `eq` holds. Lock-free and allocation-free.
     #[inline]
-    pub fn find(&self, hash: u64, mut eq: impl FnMut(&V) -> bool) -> Option<&V> {
+    pub fn find(&self, hash: u64, eq: impl FnMut(&V) -> bool) -> Option<&V> {
+        self.find_with_id(hash, eq).map(|(_, v)| v)
+    }
+
+    /// The entry with id `id` (ids count insertions from 0 and never change).
+    ///
+    /// ```
+    /// use tta_cardinality::map::InsertOnlyMap;
+    /// let map: InsertOnlyMap<&str> = InsertOnlyMap::new(4);
+    /// map.get_or_insert_with(7, |v| *v == "a", 10, || Some("a"));
+    /// let (id, v) = map.find_with_id(7, |v| *v == "a").unwrap();
+    /// assert_eq!((id, *v), (0, "a"));
+    /// assert_eq!(map.get(id), Some(&"a"));
+    /// assert_eq!(map.get(1), None);
+    /// ```
+    #[inline]
+    pub fn get(&self, id: usize) -> Option<&V> {
+        self.entry(id)
+    }
+
+    /// [`find`](Self::find), with the entry's id (see [`get`](Self::get)).
+    #[inline]
+    pub fn find_with_id(&self, hash: u64, mut eq: impl FnMut(&V) -> bool) -> Option<(usize, &V)> {
         let index = self.index()?;
         let words = &index.words;
         let n = words.len();
@@ -181,11 +203,12 @@ impl<V> InsertOnlyMap<V> {
         if w == 0 {
             return None;
         }
+        let id = (w as u32 as usize).wrapping_sub(1);
         if w >> 32 == want
-            && let Some(v) = self.entry((w as u32 - 1) as usize)
+            && let Some(v) = self.entry(id)
             && eq(v)
         {
-            return Some(v);
+            return Some((id, v));
         }
         let mut g = home / GROUP;
         let mut skip = 1u32 << (home % GROUP);
@@ -206,10 +229,11 @@ impl<V> InsertOnlyMap<V> {
                 let j = matches.trailing_zeros() as usize;
                 matches &= matches - 1;
                 let w = group[j].load(Ordering::Relaxed);
-                if let Some(v) = self.entry((w as u32 - 1) as usize)
+                let id = (w as u32 as usize).wrapping_sub(1);
+                if let Some(v) = self.entry(id)
                     && eq(v)
                 {
-                    return Some(v);
+                    return Some((id, v));
                 }
             }
             if empty {

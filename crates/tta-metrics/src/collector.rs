@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
@@ -208,7 +208,24 @@ struct Family {
     /// of the raw label (which misses for such values) and admit first; a kept value then
     /// finds its series by the same hash, so only the order of the lookups changes.
     over_streak: AtomicU8,
+    /// Where the one-label series of `hash:` buckets are, by bucket index, for the first
+    /// label key coarsened in this family; created on the first coarsened value.
+    buckets: OnceLock<BucketIds>,
 }
+
+/// Series ids of a family's bucket series for one label key: per bucket index 0 (unknown)
+/// or `(id + 1) | bucket string length << 24`. A bucket index and string length name one
+/// bucket string, so a hit needs no string comparison of the value.
+struct BucketIds {
+    key: Box<str>,
+    ids: Box<[AtomicU32]>,
+}
+
+/// Bucket indexes with a cache slot (the limiter's static bucket strings).
+const CACHED_BUCKETS: usize = 256;
+/// Series ids below this fit a [`BucketIds`] word beside the string length.
+const BUCKET_ID_LIMIT: usize = 1 << 24;
+const _: () = assert!(MAX_SERIES < BUCKET_ID_LIMIT);
 
 impl Family {
     fn new(kind: MetricKind, name: String) -> Self {
@@ -218,6 +235,42 @@ impl Family {
             series: InsertOnlyMap::new(16),
             overflow: OnceLock::new(),
             over_streak: AtomicU8::new(0),
+            buckets: OnceLock::new(),
+        }
+    }
+
+    /// The series of bucket `index` (whose string is `len` bytes) for label key `key`, when
+    /// cached: one array read instead of a table probe.
+    #[inline]
+    fn cached_bucket(&self, key: &str, index: usize, len: usize) -> Option<&Series> {
+        let cache = self.buckets.get()?;
+        if *cache.key != *key {
+            return None;
+        }
+        let w = cache.ids.get(index)?.load(Ordering::Relaxed) as usize;
+        if w == 0 || w >> 24 != len {
+            return None;
+        }
+        self.series.get((w & (BUCKET_ID_LIMIT - 1)) - 1)
+    }
+
+    /// Remembers that series `id` holds bucket `index` (string of `len` bytes) for `key`;
+    /// the cache is sized for `buckets` (the limiter's bucket count when it is created).
+    #[cold]
+    fn cache_bucket(&self, key: &str, index: usize, len: usize, id: usize, buckets: usize) {
+        if index >= CACHED_BUCKETS || id + 1 >= BUCKET_ID_LIMIT || len > 0xff {
+            return;
+        }
+        let cache = self.buckets.get_or_init(|| BucketIds {
+            key: key.into(),
+            ids: (0..buckets.clamp(index + 1, CACHED_BUCKETS))
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+        });
+        if *cache.key == *key
+            && let Some(slot) = cache.ids.get(index)
+        {
+            slot.store(((id + 1) | len << 24) as u32, Ordering::Relaxed);
         }
     }
 
@@ -1017,14 +1070,32 @@ impl MetricsCollector {
         if next != streak {
             family.over_streak.store(next, Ordering::Relaxed);
         }
-        let h = pair_hash(hk.get(), a.label_hash().get());
-        let eq = |s: &Series| s.matches(1, std::iter::once((k, a.as_str())));
-        if let Some(s) = family.series.find(h, eq) {
+        let bucket = a.bucket_index();
+        if let Some(b) = bucket
+            && let Some(s) = family.cached_bucket(k, b, a.as_str().len())
+        {
             return Some(s);
         }
-        self.insert_series(family, h, eq, || {
+        let h = pair_hash(hk.get(), a.label_hash().get());
+        let eq = |s: &Series| s.matches(1, std::iter::once((k, a.as_str())));
+        if let Some((id, s)) = family.series.find_with_id(h, eq) {
+            if let Some(b) = bucket {
+                let buckets = self.limiter.limits().hash_buckets;
+                family.cache_bucket(k, b, a.as_str().len(), id, buckets);
+            }
+            return Some(s);
+        }
+        let s = self.insert_series(family, h, eq, || {
             Labels::One([(self.intern_key(k), a.to_shared())])
-        })
+        });
+        // A new bucket series (not the overflow series) goes into the cache too.
+        if let Some(b) = bucket
+            && let Some((id, _)) = family.series.find_with_id(h, eq)
+        {
+            let buckets = self.limiter.limits().hash_buckets;
+            family.cache_bucket(k, b, a.as_str().len(), id, buckets);
+        }
+        s
     }
 
     /// A value the series table does not know as-is: admit it (reusing its hashes), then

@@ -116,3 +116,67 @@ fn admit_first_mode_records_into_the_same_series() {
         sb.overflow["user_id"].overflowed_admissions
     );
 }
+
+/// Over-limit records find their bucket series through a per-family cache (by bucket index,
+/// for the first label key coarsened). With two one-label keys in one family and the bucket
+/// count changed at runtime (so bucket strings change width), every record still lands in
+/// the series named by what the limiter admits, and totals are kept.
+#[test]
+fn cached_bucket_series_follow_the_admitted_bucket() {
+    use std::collections::BTreeMap;
+    use tta_cardinality::CardinalityLimits;
+
+    let config = MetricsConfig {
+        max_label_values: 5,
+        ..Default::default()
+    };
+    let c = MetricsCollector::with_hash_key(config, 3).expect("valid");
+    let mut expected: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut record = |c: &MetricsCollector, key: &str, value: &str, n: u64| {
+        let admitted = c.limiter().admit(key, value).as_str().to_owned();
+        *expected.entry((key.to_owned(), admitted)).or_default() += n;
+        c.counter("logins_total", &[(key, value)]).increment(n);
+    };
+    let phase = |c: &MetricsCollector,
+                 record: &mut dyn FnMut(&MetricsCollector, &str, &str, u64),
+                 tag: &str| {
+        for i in 0..3_000u64 {
+            record(c, "user_id", &format!("{tag}-user-{i}"), 1 + i % 3);
+            record(c, "session", &format!("{tag}-session-{i}"), 1);
+        }
+    };
+    phase(&c, &mut record, "a");
+    // 16 -> 256 buckets: bucket strings go from one hex digit to two, and index 5 names
+    // `hash:05` instead of `hash:5`.
+    let wide = CardinalityLimits {
+        hash_buckets: 256,
+        ..c.limiter().limits()
+    };
+    c.limiter().set_limits(wide).expect("valid limits");
+    phase(&c, &mut record, "b");
+    let narrow = CardinalityLimits {
+        hash_buckets: 16,
+        ..c.limiter().limits()
+    };
+    c.limiter().set_limits(narrow).expect("valid limits");
+    phase(&c, &mut record, "c");
+
+    let mut got: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for s in c.snapshot_at(0).series {
+        if s.name != "logins_total" {
+            continue;
+        }
+        assert_eq!(s.labels.len(), 1, "{s:?}");
+        let (k, v) = s.labels[0].clone();
+        let MetricValue::Counter(n) = s.value else {
+            panic!("not a counter: {s:?}")
+        };
+        got.insert((k, v), n);
+    }
+    assert!(got.keys().any(|(_, v)| v.len() == "hash:".len() + 2));
+    assert!(
+        got.keys()
+            .any(|(k, v)| k == "session" && v.len() == "hash:".len() + 1)
+    );
+    assert_eq!(got, expected);
+}
