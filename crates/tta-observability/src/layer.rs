@@ -6,6 +6,8 @@ mod clock;
 use std::cell::Cell;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -92,7 +94,7 @@ struct SpanState {
     head_reason: SamplingReason,
     error: bool,
     kind: SpanKind,
-    attributes: Vec<(SharedStr, AttributeValue)>,
+    attributes: Fields,
     /// For spans below a local root: the root's id.
     root: Option<Id>,
     /// For a local root: the finished spans of its trace, decided when the root ends.
@@ -114,9 +116,15 @@ enum Route {
     Submit(Vec<Span>),
 }
 
+/// A span's fields, the first [`INLINE_ATTRIBUTES`] inline in its state: most spans have
+/// that few, and a dropped root then allocates nothing for them. A kept span's record gets
+/// them as a vector.
+type Fields = SmallVec<[(SharedStr, AttributeValue); INLINE_ATTRIBUTES]>;
+const INLINE_ATTRIBUTES: usize = 2;
+
 #[derive(Default)]
 struct FieldVisitor {
-    attributes: Vec<(SharedStr, AttributeValue)>,
+    attributes: Fields,
     error: bool,
     kind: Option<SpanKind>,
     traceparent: Option<String>,
@@ -229,7 +237,7 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let mut visitor = FieldVisitor {
-            attributes: Vec::with_capacity(attrs.fields().len()),
+            attributes: Fields::with_capacity(attrs.fields().len()),
             ..FieldVisitor::default()
         };
         attrs.record(&mut visitor);
@@ -409,7 +417,7 @@ fn into_span(state: &mut SpanState, name: &'static str, end: u64, service: &Shar
         } else {
             SpanStatus::Unset
         },
-        attributes: std::mem::take(&mut state.attributes),
+        attributes: std::mem::take(&mut state.attributes).into_vec(),
         sampling_threshold: state.threshold,
     }
 }

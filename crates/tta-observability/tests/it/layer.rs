@@ -123,3 +123,65 @@ fn local_decisions_drop_quietly_and_keep_errors_whole() {
     assert!(stored.iter().any(|s| s.is_error()));
     obs.shutdown(Duration::from_secs(2));
 }
+
+/// Span fields become the stored span's attributes, whether a span has few (kept inline in
+/// the layer's per-span state) or many, and fields recorded later are added.
+#[test]
+fn span_fields_become_attributes() {
+    use tta_observability::core::AttributeValue;
+
+    let dir = tempfile::tempdir().unwrap();
+    let obs = runtime(dir.path(), 1.0);
+    let subscriber = tracing_subscriber::registry().with(obs.layer());
+    tracing::subscriber::with_default(subscriber, || {
+        let root = tracing::info_span!(
+            "GET /orders",
+            route = "/orders",
+            status = 200u64,
+            ratio = 0.5,
+            cached = false,
+            user = tracing::field::Empty
+        )
+        .entered();
+        root.record("user", "u-42");
+        // Two fields: they fit the inline storage.
+        let child = tracing::info_span!(
+            "SELECT orders",
+            table = "orders",
+            rows = tracing::field::Empty
+        )
+        .entered();
+        child.record("rows", 3i64);
+        let _leaf = tracing::info_span!("decode", db = "main").entered();
+    });
+    obs.flush(Duration::from_secs(10)).unwrap();
+    let spans = obs
+        .store()
+        .unwrap()
+        .query(tta_observability::storage::TraceQuery::default())
+        .unwrap();
+    let root = spans
+        .iter()
+        .find(|s| s.name == "GET /orders")
+        .expect("root");
+    let str_attr = |s: &tta_observability::core::Span, k: &str| match s.attribute(k) {
+        Some(AttributeValue::Str(v)) => Some(v.to_string()),
+        _ => None,
+    };
+    assert_eq!(str_attr(root, "route").as_deref(), Some("/orders"));
+    assert_eq!(root.attribute("status"), Some(&AttributeValue::I64(200)));
+    assert_eq!(root.attribute("ratio"), Some(&AttributeValue::F64(0.5)));
+    assert_eq!(root.attribute("cached"), Some(&AttributeValue::Bool(false)));
+    assert_eq!(str_attr(root, "user").as_deref(), Some("u-42"));
+    let child = spans
+        .iter()
+        .find(|s| s.name == "SELECT orders")
+        .expect("child");
+    assert_eq!(child.attributes.len(), 2, "{:?}", child.attributes);
+    assert_eq!(str_attr(child, "table").as_deref(), Some("orders"));
+    assert_eq!(child.attribute("rows"), Some(&AttributeValue::I64(3)));
+    let leaf = spans.iter().find(|s| s.name == "decode").expect("leaf");
+    assert_eq!(leaf.attributes.len(), 1);
+    assert_eq!(str_attr(leaf, "db").as_deref(), Some("main"));
+    obs.shutdown(Duration::from_secs(5));
+}
