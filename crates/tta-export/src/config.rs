@@ -26,8 +26,16 @@ use crate::ExportError;
 pub struct ExportConfig {
     /// Most spans per export batch; a batch is cut as soon as it holds this many.
     pub batch_size: usize,
-    /// Capacity of the submit queue in spans; `submit` drops (and counts) when it is full.
+    /// Capacity of the submit queue in spans; `submit` drops (and counts) when it is full
+    /// (after waiting up to `queue_full_wait_ms` for room, if set).
     pub max_queue_size: usize,
+    /// Longest time `submit` waits for room in a full queue before it drops the span, in
+    /// milliseconds; `0` (the default) drops at once, so `submit` never waits. When set,
+    /// a producer that outruns the sampler stage waits for it instead of losing spans
+    /// (backpressure), but not for the exporters: once a batch has waited 10 ms for a busy
+    /// or hung exporter, or a producer's wait ran out, a full queue drops at once until the
+    /// stage has caught up (its queue at most half full).
+    pub queue_full_wait_ms: f64,
     /// Longest time a kept span waits in a partial batch before the batch is cut anyway.
     pub export_interval_seconds: f64,
     /// Export on background worker threads (`true`), or only when the caller runs
@@ -48,6 +56,7 @@ impl Default for ExportConfig {
         Self {
             batch_size: 512,
             max_queue_size: 2048,
+            queue_full_wait_ms: 0.0,
             export_interval_seconds: 60.0,
             async_export: true,
             max_export_workers: 4,
@@ -130,6 +139,13 @@ impl ExportConfig {
         seconds_to_duration(self.export_interval_seconds)
     }
 
+    /// How long a full queue makes `submit` wait (`None`: drop at once).
+    pub fn queue_full_wait(&self) -> Option<Duration> {
+        (self.queue_full_wait_ms.is_finite() && self.queue_full_wait_ms > 0.0).then(|| {
+            Duration::from_secs_f64(self.queue_full_wait_ms.min(MAX_QUEUE_FULL_WAIT_MS) / 1000.0)
+        })
+    }
+
     /// The export deadline as a [`Duration`] (invalid values are clamped to at least 1 ms).
     pub fn export_timeout(&self) -> Duration {
         seconds_to_duration(self.export_timeout_seconds)
@@ -180,6 +196,17 @@ impl ExportConfig {
                 format!(
                     "max_queue_size ({}) must not exceed {MAX_QUEUE_SIZE}",
                     self.max_queue_size
+                ),
+            );
+        }
+        if !(self.queue_full_wait_ms.is_finite()
+            && (0.0..=MAX_QUEUE_FULL_WAIT_MS).contains(&self.queue_full_wait_ms))
+        {
+            bad(
+                "queue_full_wait_ms",
+                format!(
+                    "queue_full_wait_ms ({}) must be between 0 and {MAX_QUEUE_FULL_WAIT_MS}",
+                    self.queue_full_wait_ms
                 ),
             );
         }
@@ -247,6 +274,8 @@ impl ExportConfig {
 
 /// Largest accepted `max_queue_size` (the queue's slots are allocated up front).
 pub const MAX_QUEUE_SIZE: usize = 1 << 24;
+/// Largest accepted `queue_full_wait_ms`: a producer never waits longer than this per span.
+pub const MAX_QUEUE_FULL_WAIT_MS: f64 = 1000.0;
 /// Largest accepted `max_export_workers`.
 pub const MAX_WORKERS: usize = 256;
 
@@ -283,6 +312,16 @@ mod tests {
         assert!(c.validate().is_ok());
         assert_eq!(c.export_interval(), Duration::from_secs(60));
         assert_eq!(c.export_timeout(), Duration::from_secs(30));
+        assert_eq!(
+            c.queue_full_wait(),
+            None,
+            "a full queue drops at once by default"
+        );
+        let waiting = ExportConfig {
+            queue_full_wait_ms: 2.5,
+            ..Default::default()
+        };
+        assert_eq!(waiting.queue_full_wait(), Some(Duration::from_micros(2500)));
     }
 
     #[test]
@@ -323,6 +362,27 @@ mod tests {
                     ..Default::default()
                 },
                 "export_interval_seconds",
+            ),
+            (
+                ExportConfig {
+                    queue_full_wait_ms: -1.0,
+                    ..Default::default()
+                },
+                "queue_full_wait_ms",
+            ),
+            (
+                ExportConfig {
+                    queue_full_wait_ms: f64::NAN,
+                    ..Default::default()
+                },
+                "queue_full_wait_ms",
+            ),
+            (
+                ExportConfig {
+                    queue_full_wait_ms: MAX_QUEUE_FULL_WAIT_MS + 1.0,
+                    ..Default::default()
+                },
+                "queue_full_wait_ms",
             ),
             (
                 ExportConfig {

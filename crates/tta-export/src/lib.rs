@@ -73,7 +73,7 @@ mod stage;
 mod stats;
 mod worker;
 
-pub use config::{ExportConfig, MAX_QUEUE_SIZE, MAX_WORKERS, RetryPolicy};
+pub use config::{ExportConfig, MAX_QUEUE_FULL_WAIT_MS, MAX_QUEUE_SIZE, MAX_WORKERS, RetryPolicy};
 pub use error::ExportError;
 pub use exporter::{Exporter, InMemoryExporter, JsonLinesExporter};
 pub use pipeline::{DROP_SHUTDOWN_DEADLINE, PipelineBuilder, SpanPipeline};

@@ -18,6 +18,10 @@ use crate::{
     ExportConfig, ExportError, Exporter, PipelineStats, ReconfigureReport, ShutdownReport,
 };
 
+/// How long a producer waiting for room in a full queue sleeps between attempts, once
+/// spinning and yielding did not free a slot.
+const FULL_NAP: Duration = Duration::from_micros(50);
+
 /// How long dropping a pipeline that was not shut down waits for it to drain.
 pub const DROP_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
@@ -165,6 +169,7 @@ impl SpanPipeline {
             shutdown_deadline: Mutex::new(None),
             buffer_stats: ArcSwap::from_pointee(Default::default()),
             stage_idle: crate::stats::Padded(std::sync::atomic::AtomicBool::new(false)),
+            shedding: std::sync::atomic::AtomicBool::new(false),
             max_hung: (config.max_export_workers as u64 * 2).max(4),
         });
         let capacity = config.max_queue_size;
@@ -227,11 +232,15 @@ impl SpanPipeline {
         })
     }
 
-    /// Hands a finished span to the pipeline without blocking: `true` if it was queued,
-    /// `false` if the queue was full or the pipeline is shut down (counted in
+    /// Hands a finished span to the pipeline: `true` if it was queued, `false` if the queue
+    /// was full or the pipeline is shut down (counted in
     /// [`PipelineStats::dropped_queue_full`] / [`PipelineStats::dropped_after_shutdown`]).
     ///
-    /// Takes no lock and allocates nothing: one attempt on a bounded lock-free queue.
+    /// Takes no lock and allocates nothing: one attempt on a bounded lock-free queue. With
+    /// the default `queue_full_wait_ms = 0` it never waits; otherwise a full queue makes it
+    /// wait up to that long for the sampler stage to make room (counted in
+    /// [`PipelineStats::waited_queue_full`]), except while the stage itself waits for the
+    /// exporters (see [`ExportConfig::queue_full_wait_ms`]).
     #[inline]
     pub fn submit(&self, span: Span) -> bool {
         match self.spans_tx.try_send(span) {
@@ -248,23 +257,75 @@ impl SpanPipeline {
                 }
                 true
             }
-            Err(TrySendError::Full(_)) => {
-                add(&self.shared.counters.dropped_queue_full, 1);
-                // A full queue must never leave the stage asleep until its next tick.
-                if self
-                    .shared
-                    .stage_idle
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                {
-                    let _ = self.wake_tx.try_send(());
-                }
-                false
-            }
+            Err(TrySendError::Full(span)) => self.submit_full(span),
             Err(TrySendError::Disconnected(_)) => {
                 add(&self.shared.counters.dropped_after_shutdown, 1);
                 false
             }
         }
+    }
+
+    /// The queue was full: wake the stage, wait for room if `queue_full_wait_ms` allows it,
+    /// otherwise drop and count.
+    #[cold]
+    #[inline(never)]
+    fn submit_full(&self, span: Span) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        // A full queue must never leave the stage asleep until its next tick.
+        if self.shared.stage_idle.load(Relaxed) {
+            let _ = self.wake_tx.try_send(());
+        }
+        if !self.shared.shedding.load(Relaxed)
+            && let Some(wait) = self.shared.config.load().queue_full_wait()
+        {
+            // Not a blocking send: a producer parked on the queue would make every read of
+            // the stage pay for waking it. Spin, then yield the CPU (on a busy machine the
+            // stage may be waiting for it), then nap, retrying all along.
+            let mut deadline = Instant::now() + wait;
+            let mut taken = get(&self.shared.counters.received);
+            let mut span = span;
+            let mut round = 0u32;
+            loop {
+                if round < 8 {
+                    for _ in 0..1u32 << round {
+                        std::hint::spin_loop();
+                    }
+                } else if round < 24 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(FULL_NAP);
+                }
+                round += 1;
+                match self.spans_tx.try_send(span) {
+                    Ok(()) => {
+                        add(&self.shared.counters.waited_full, 1);
+                        return true;
+                    }
+                    Err(TrySendError::Full(s)) => span = s,
+                    Err(TrySendError::Disconnected(_)) => {
+                        add(&self.shared.counters.dropped_after_shutdown, 1);
+                        return false;
+                    }
+                }
+                if self.shared.stage_idle.load(Relaxed) {
+                    let _ = self.wake_tx.try_send(());
+                }
+                let now = Instant::now();
+                let progress = get(&self.shared.counters.received);
+                if progress != taken {
+                    // The stage is taking spans, only slower than they come: keep waiting.
+                    taken = progress;
+                    deadline = now + wait;
+                }
+                if now >= deadline || self.shared.shedding.load(Relaxed) {
+                    // The stage took nothing for the whole wait: stop waiting until it runs again.
+                    self.shared.shedding.store(true, Relaxed);
+                    break;
+                }
+            }
+        }
+        add(&self.shared.counters.dropped_queue_full, 1);
+        false
     }
 
     /// Hands over the spans of a trace whose sampling decision the caller already made and
@@ -369,6 +430,7 @@ impl SpanPipeline {
             accepted,
             dropped_queue_full,
             dropped_after_shutdown,
+            waited_queue_full: get(&c.waited_full),
             sampled_out: get(&c.sampled_out) + get(&c.decided_out),
             kept_spans: get(&c.kept_spans),
             buffered_spans: get(&c.buffered_spans),
@@ -410,7 +472,7 @@ impl SpanPipeline {
     ) -> Result<(), ExportError> {
         config.validate()?;
         let old = self.shared.config.load_full();
-        let live: [(&'static str, bool); 4] = [
+        let live: [(&'static str, bool); 5] = [
             ("batch_size", old.batch_size != config.batch_size),
             (
                 "export_interval_seconds",
@@ -421,6 +483,10 @@ impl SpanPipeline {
                 old.export_timeout_seconds != config.export_timeout_seconds,
             ),
             ("retry", old.retry != config.retry),
+            (
+                "queue_full_wait_ms",
+                old.queue_full_wait_ms != config.queue_full_wait_ms,
+            ),
         ];
         let restart: [(&'static str, bool); 3] = [
             (

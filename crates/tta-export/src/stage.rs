@@ -2,6 +2,7 @@
 //! decide (through an [`Assembler`]), and cuts batches of kept spans for the export workers.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, SendTimeoutError, Sender, select};
@@ -187,6 +188,11 @@ impl<A: Assembler> Stage<A> {
             match self.drain_spans(MAX_DRAIN) {
                 Some(n) => took += n,
                 None => return self.exit(None),
+            }
+            // The stage is draining again (not stuck handing a batch to the workers), so
+            // producers may wait for room again.
+            if self.shared.shedding.load(Ordering::Relaxed) {
+                self.shared.shedding.store(false, Ordering::Relaxed);
             }
             tick = if took > 0 {
                 MIN_TICK
@@ -388,6 +394,10 @@ impl<A: Assembler> Stage<A> {
                     return;
                 }
                 Err(SendTimeoutError::Timeout(b)) => {
+                    // The workers have been behind for a whole slice: producers must not
+                    // wait for exporters (see `ExportConfig::queue_full_wait_ms`), so a full
+                    // queue drops until the stage catches up.
+                    self.shared.shedding.store(true, Ordering::Relaxed);
                     let late = self
                         .shared
                         .shutdown_deadline()

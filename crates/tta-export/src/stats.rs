@@ -26,6 +26,9 @@ pub struct PipelineStats {
     pub dropped_queue_full: u64,
     /// Spans submitted after shutdown, dropped.
     pub dropped_after_shutdown: u64,
+    /// Spans that found the queue full, waited for room (`queue_full_wait_ms`) and were
+    /// accepted: the submits that backpressure slowed down instead of dropping.
+    pub waited_queue_full: u64,
     /// Spans of traces the sampler dropped (late spans of dropped traces included).
     pub sampled_out: u64,
     /// Spans of kept traces handed to the batcher.
@@ -194,6 +197,8 @@ pub(crate) struct Counters {
     pub(crate) received: Padded<AtomicU64>,
     pub(crate) dropped_queue_full: Padded<AtomicU64>,
     pub(crate) dropped_after_shutdown: AtomicU64,
+    /// Spans that found the queue full, waited (`queue_full_wait_ms`) and got in.
+    pub(crate) waited_full: AtomicU64,
     pub(crate) sampled_out: AtomicU64,
     /// Spans of traces the caller decided to drop before submitting (`record_sampled_out`).
     pub(crate) decided_out: AtomicU64,
@@ -218,6 +223,7 @@ impl Counters {
             received: Padded(AtomicU64::new(0)),
             dropped_queue_full: Padded(AtomicU64::new(0)),
             dropped_after_shutdown: AtomicU64::new(0),
+            waited_full: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
             decided_out: AtomicU64::new(0),
             kept_spans: AtomicU64::new(0),

@@ -43,6 +43,10 @@ pub(crate) struct Shared {
     /// Set while the sampler stage waits between queue drains; producers that find the
     /// queue filling up wake it (see `SpanPipeline::submit`).
     pub(crate) stage_idle: crate::stats::Padded<std::sync::atomic::AtomicBool>,
+    /// Set while a full queue must drop at once even with `queue_full_wait_ms`: the stage is
+    /// waiting for the export workers, or a producer's wait ran out. The stage clears it once
+    /// its batches go out and the queue is at most half full.
+    pub(crate) shedding: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {

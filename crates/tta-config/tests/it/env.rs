@@ -28,9 +28,11 @@ fn tta_variables_set_any_key() {
         ("TTA_METRICS__HASH_HIGH_CARDINALITY", "false"),
         ("TTA_STORAGE__MAX_DISK_BYTES", "1000000"),
         ("TTA_LISTEN", "127.0.0.1:9000"),
+        ("TTA_TRACING__QUEUE_FULL_WAIT_MS", "2.5"),
     ])
     .unwrap();
     assert_eq!(c.tracing.sampling.default_rate, 0.01);
+    assert_eq!(c.tracing.queue_full_wait_ms, 2.5);
     assert!(!c.metrics.hash_high_cardinality);
 }
 

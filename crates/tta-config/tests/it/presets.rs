@@ -96,6 +96,28 @@ fn adaptive_bounds_must_hold() {
 }
 
 #[test]
+fn queue_full_wait_reaches_the_pipeline_and_is_bounded() {
+    let mut c = ObservabilityConfig::default();
+    assert_eq!(
+        c.export_config().queue_full_wait_ms,
+        0.0,
+        "drops at once by default"
+    );
+    c.tracing.queue_full_wait_ms = 10.0;
+    assert!(c.validate().is_ok());
+    assert_eq!(c.export_config().queue_full_wait_ms, 10.0);
+    for bad in [-1.0, f64::NAN, 5_000.0] {
+        c.tracing.queue_full_wait_ms = bad;
+        let err = c.validate().unwrap_err();
+        assert_eq!(
+            err.field_errors()[0].path,
+            "tracing.queue_full_wait_ms",
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn reference_doc_is_up_to_date() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();

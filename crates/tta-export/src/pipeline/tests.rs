@@ -253,6 +253,131 @@ fn a_full_queue_drops_and_counts_exactly_and_loses_nothing_accepted() {
     assert_eq!(unique, kept_accepted);
 }
 
+/// [`EvenKeeps`] that takes its time over every span: a stage slower than its producers.
+#[derive(Default)]
+struct Slow(EvenKeeps);
+
+impl Assembler for Slow {
+    fn add(&mut self, span: Span, now: u64, out: &mut Vec<Span>) {
+        let until = Instant::now() + Duration::from_micros(20);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        self.0.add(span, now, out);
+    }
+    fn poll(&mut self, now: u64, out: &mut Vec<Span>) {
+        self.0.poll(now, out);
+    }
+    fn flush_all(&mut self, out: &mut Vec<Span>) {
+        self.0.flush_all(out);
+    }
+    fn next_deadline(&self) -> Option<u64> {
+        self.0.next_deadline()
+    }
+    fn reconfigure(&mut self, s: &tta_sampling::SamplingConfig) {
+        self.0.reconfigure(s);
+    }
+    fn stats(&self) -> tta_sampling::TraceBufferStats {
+        self.0.stats()
+    }
+}
+
+#[test]
+fn with_queue_full_wait_a_slow_stage_slows_producers_instead_of_dropping() {
+    let memory = InMemoryExporter::new();
+    let config = ExportConfig {
+        batch_size: 8,
+        max_queue_size: 32,
+        queue_full_wait_ms: 500.0,
+        ..Default::default()
+    };
+    let p = Arc::new(
+        SpanPipeline::start_with(
+            config,
+            Slow::default(),
+            vec![Box::new(memory.clone())],
+            Arc::new(SystemClock),
+        )
+        .unwrap(),
+    );
+    // Two producers, 1500 spans each, into a queue of 32 drained at 20 µs a span.
+    let hs: Vec<_> = (0..2u64)
+        .map(|t| {
+            let p = Arc::clone(&p);
+            std::thread::spawn(move || {
+                let spans = traces(t * 1000, 300, 5);
+                let n = spans.len();
+                let refused = spans.into_iter().filter(|s| !p.submit(s.clone())).count();
+                (n, refused)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for h in hs {
+        let (n, refused) = h.join().unwrap();
+        assert_eq!(
+            refused, 0,
+            "a producer that may wait loses nothing to a slow stage"
+        );
+        total += n;
+    }
+    let s = p.stats();
+    assert_eq!(s.dropped_queue_full, 0);
+    assert!(s.waited_queue_full > 0, "the queue filled up: {s:?}");
+    assert_eq!(s.submitted, total as u64);
+    p.flush(Duration::from_secs(20)).unwrap();
+    let mut all = traces(0, 300, 5);
+    all.extend(traces(1000, 300, 5));
+    let exported: Vec<SpanId> = memory.spans().iter().map(|s| s.span_id).collect();
+    let unique: HashSet<SpanId> = exported.iter().copied().collect();
+    assert_eq!(unique.len(), exported.len(), "each span exported once");
+    assert_eq!(unique, kept(&all));
+}
+
+#[test]
+fn with_queue_full_wait_a_stuck_exporter_makes_submit_drop_instead_of_waiting() {
+    let gate = Gate::default();
+    let config = ExportConfig {
+        batch_size: 8,
+        max_queue_size: 64,
+        max_export_workers: 1,
+        queue_full_wait_ms: 50.0,
+        ..Default::default()
+    };
+    let p = start(config, vec![Box::new(gate.clone())]);
+    let spans = traces(0, 2000, 5);
+    let started = Instant::now();
+    let mut accepted = HashSet::new();
+    for s in &spans {
+        if p.submit(s.clone()) {
+            accepted.insert(s.span_id);
+        }
+    }
+    let took = started.elapsed();
+    let s = p.stats();
+    // The stage is stuck handing batches to the gated worker: at most a wait or two of
+    // 50 ms before every later submit drops at once (10,000 waits would take 500 s).
+    assert!(
+        took < Duration::from_secs(10),
+        "submits waited for a stuck exporter: {took:?}"
+    );
+    assert!(s.dropped_queue_full > 0);
+    assert_eq!(
+        s.dropped_queue_full + accepted.len() as u64,
+        spans.len() as u64
+    );
+    // Once the exporter is back, everything accepted goes out.
+    gate.open.store(true, Ordering::Release);
+    p.flush(Duration::from_secs(20)).unwrap();
+    let exported: HashSet<SpanId> = gate.inner.spans().iter().map(|s| s.span_id).collect();
+    let kept_accepted: HashSet<SpanId> = spans
+        .iter()
+        .filter(|s| accepted.contains(&s.span_id) && s.trace_id.to_u128().is_multiple_of(2))
+        .map(|s| s.span_id)
+        .collect();
+    assert_eq!(exported, kept_accepted);
+}
+
 #[test]
 fn retryable_errors_are_retried_then_exported() {
     let mem = InMemoryExporter::new();
