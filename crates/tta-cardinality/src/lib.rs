@@ -77,7 +77,7 @@ mod stats;
 
 pub use error::CardinalityError;
 pub use limiter::{
-    Admission, Admitted, CardinalityLimiter, HASH_PREFIX, LabelHash, OVERFLOW_VALUE,
+    Admission, Admitted, CardinalityLimiter, HASH_PREFIX, KeyId, LabelHash, OVERFLOW_VALUE,
 };
 pub use limits::{
     CardinalityLimits, MAX_HASH_BUCKETS, MAX_LABEL_KEYS_CAP, MAX_LABEL_VALUES_CAP,

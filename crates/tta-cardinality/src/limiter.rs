@@ -207,6 +207,11 @@ impl LabelHash {
     }
 }
 
+/// A label key the limiter tracks, from [`CardinalityLimiter::key_id`]; valid for the
+/// limiter that returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyId(usize);
+
 /// How a value was admitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -233,7 +238,8 @@ pub struct Admitted<'a> {
 
 #[derive(Clone, Copy)]
 enum Repr<'a> {
-    Kept(&'a Arc<str>),
+    /// A kept value and its id in its key's table (see [`Admitted::kept_id`]).
+    Kept(&'a Arc<str>, u32),
     /// A bucket of at most [`STATIC_BUCKETS`] (a static string), and its index.
     StaticBucket(&'static str, u16),
     /// A bucket with three or four hex digits.
@@ -249,7 +255,7 @@ impl<'a> Admitted<'a> {
     #[inline]
     pub fn as_str(&self) -> &str {
         match &self.repr {
-            Repr::Kept(s) => s,
+            Repr::Kept(s, _) => s,
             Repr::StaticBucket(s, _) => s,
             Repr::Bucket { buf, len } => {
                 std::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or(HASH_PREFIX)
@@ -261,7 +267,7 @@ impl<'a> Admitted<'a> {
     /// Whether the value was kept, hashed or overflowed.
     pub fn admission(&self) -> Admission {
         match self.repr {
-            Repr::Kept(_) => Admission::Kept,
+            Repr::Kept(..) => Admission::Kept,
             Repr::StaticBucket(..) | Repr::Bucket { .. } => Admission::Hashed,
             Repr::Overflow => Admission::Overflowed,
         }
@@ -269,7 +275,32 @@ impl<'a> Admitted<'a> {
 
     /// Whether the value is recorded as-is (possibly truncated).
     pub fn is_kept(&self) -> bool {
-        matches!(self.repr, Repr::Kept(_))
+        matches!(self.repr, Repr::Kept(..))
+    }
+
+    /// For a kept value, its id: the values a key keeps are numbered from 0 in the order
+    /// they were first kept, an id never changes, and
+    /// [`CardinalityLimiter::kept_value`] gives the value back. Callers can keep what they
+    /// hold per value in an array indexed by it instead of a table keyed by the string.
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limits = CardinalityLimits { max_label_values: 2, hash_buckets: 16, ..Default::default() };
+    /// let limiter = CardinalityLimiter::new(limits)?;
+    /// assert_eq!(limiter.admit("route", "/a").kept_id(), Some(0));
+    /// assert_eq!(limiter.admit("route", "/b").kept_id(), Some(1));
+    /// assert_eq!(limiter.admit("route", "/a").kept_id(), Some(0));
+    /// assert_eq!(limiter.admit("route", "/c").kept_id(), None); // past the limit: a bucket
+    /// let route = limiter.key_id("route").expect("a tracked key");
+    /// assert_eq!(limiter.kept_value(route, 1).as_deref(), Some("/b"));
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn kept_id(&self) -> Option<usize> {
+        match self.repr {
+            Repr::Kept(_, id) => Some(id as usize),
+            _ => None,
+        }
     }
 
     /// For a `hash:` bucket of a limiter with at most 256 buckets, the bucket's index: the
@@ -316,7 +347,7 @@ impl<'a> Admitted<'a> {
     /// An owned copy; for kept values this clones the limiter's `Arc` (no allocation).
     pub fn to_shared(&self) -> Arc<str> {
         match self.repr {
-            Repr::Kept(s) => Arc::clone(s),
+            Repr::Kept(s, _) => Arc::clone(s),
             _ => Arc::from(self.as_str()),
         }
     }
@@ -587,11 +618,47 @@ impl CardinalityLimiter {
                 .fetch_add(1, Ordering::Relaxed);
             return self.coarsen(vh);
         };
+        self.admit_in(ks, value, vh)
+    }
+
+    /// [`admit_hashed`](Self::admit_hashed) for a key given by its [`KeyId`]: no key hash,
+    /// no key lookup.
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limits = CardinalityLimits { max_label_values: 1, ..Default::default() };
+    /// let limiter = CardinalityLimiter::new(limits)?;
+    /// limiter.admit("user_id", "u1");
+    /// let key = limiter.key_id("user_id").expect("a tracked key");
+    /// let a = limiter.admit_key_id(key, "u2", limiter.label_hash("u2"));
+    /// assert_eq!(a, limiter.admit("user_id", "u2")); // the same bucket
+    /// assert_eq!(limiter.admit_key_id(key, "u1", limiter.label_hash("u1")).kept_id(), Some(0));
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn admit_key_id(&self, key: KeyId, value: &str, value_hash: LabelHash) -> Admitted<'_> {
+        let max_len = self.limits.max_value_len.load(Ordering::Relaxed);
+        let (value, vh) = if value.len() > max_len {
+            self.truncated_values.fetch_add(1, Ordering::Relaxed);
+            let value = truncate(value, max_len);
+            (value, self.hash(value))
+        } else {
+            (value, value_hash.0)
+        };
+        match self.keys.get(key.0) {
+            Some(ks) => self.admit_in(ks, value, vh),
+            None => self.coarsen(vh),
+        }
+    }
+
+    /// Admission of `value` (already truncated, hashed `vh`) for the key of `ks`.
+    #[inline]
+    fn admit_in<'a>(&'a self, ks: &'a KeyState, value: &str, vh: u64) -> Admitted<'a> {
         if ks.kept.may_contain(vh)
-            && let Some(v) = ks.values.find(vh, |v| **v == *value)
+            && let Some((id, v)) = ks.values.find_with_id(vh, |v| **v == *value)
         {
             return Admitted {
-                repr: Repr::Kept(v),
+                repr: Repr::Kept(v, id as u32),
                 hash: vh,
             };
         }
@@ -631,10 +698,16 @@ impl CardinalityLimiter {
             .values
             .get_or_insert_with(vh, |v| **v == *value, limit, reserve)
         {
-            Insert::Found(v) | Insert::Inserted(v) => Admitted {
-                repr: Repr::Kept(v),
-                hash: vh,
-            },
+            Insert::Found(_) | Insert::Inserted(_) => {
+                // Look it up again for its id (entries never move); only new values get here.
+                match ks.values.find_with_id(vh, |v| **v == *value) {
+                    Some((id, v)) => Admitted {
+                        repr: Repr::Kept(v, id as u32),
+                        hash: vh,
+                    },
+                    None => self.overflow(ks, vh, false),
+                }
+            }
             Insert::Refused => self.overflow(ks, vh, true),
             Insert::Full => self.overflow(ks, vh, false),
         }
@@ -692,6 +765,47 @@ impl CardinalityLimiter {
             Insert::Found(k) | Insert::Inserted(k) => Some(k),
             Insert::Refused | Insert::Full => None,
         }
+    }
+
+    /// The limiter's handle for label key `key`, once the key has been admitted at least
+    /// once: with it, [`kept_id`](Self::kept_id) and [`kept_value`](Self::kept_value) skip
+    /// the key lookup.
+    pub fn key_id(&self, key: &str) -> Option<KeyId> {
+        self.keys
+            .find_with_id(self.hash(key), |k| *k.name == *key)
+            .map(|(id, _)| KeyId(id))
+    }
+
+    /// The id of `value` if the key already keeps it (see [`Admitted::kept_id`]): a
+    /// lock-free lookup that admits nothing and counts nothing. `None` for a value not kept
+    /// (yet), and for one longer than `max_value_len` (admitting it counts the truncation).
+    ///
+    /// ```
+    /// use tta_cardinality::{CardinalityLimiter, CardinalityLimits};
+    /// let limiter = CardinalityLimiter::new(CardinalityLimits::default())?;
+    /// let id = limiter.admit("route", "/api").kept_id();
+    /// let key = limiter.key_id("route").expect("admitted before");
+    /// assert_eq!(limiter.kept_id(key, "/api", limiter.label_hash("/api")), id);
+    /// assert_eq!(limiter.kept_id(key, "/new", limiter.label_hash("/new")), None);
+    /// # Ok::<(), tta_cardinality::CardinalityError>(())
+    /// ```
+    #[inline]
+    pub fn kept_id(&self, key: KeyId, value: &str, value_hash: LabelHash) -> Option<usize> {
+        if value.len() > self.limits.max_value_len.load(Ordering::Relaxed) {
+            return None;
+        }
+        // No kept-filter check: callers ask for values they expect to be kept, and for those
+        // the filter is one more cache line to read.
+        self.keys
+            .get(key.0)?
+            .values
+            .find_with_id(value_hash.0, |v| **v == *value)
+            .map(|(id, _)| id)
+    }
+
+    /// The value the key keeps under `id` (see [`Admitted::kept_id`]).
+    pub fn kept_value(&self, key: KeyId, id: usize) -> Option<Arc<str>> {
+        self.keys.get(key.0)?.values.get(id).cloned()
     }
 
     /// Distinct values kept over all keys (what the budget counts).

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde::{Deserialize, Serialize};
 use tta_cardinality::map::{Insert, InsertOnlyMap};
-use tta_cardinality::{Admitted, CardinalityLimiter, CardinalityStats, LabelHash};
+use tta_cardinality::{Admitted, CardinalityLimiter, CardinalityStats, KeyId, LabelHash};
 use tta_core::{Clock, MetricSeries, MetricValue, MetricsSnapshot, SystemClock};
 
 use crate::histogram::{LogHistogram, exposed_bounds};
@@ -189,6 +189,122 @@ impl Series {
     }
 }
 
+/// Where a record goes: a counter or gauge word (gauges hold `f64` bits), or a histogram.
+#[derive(Clone, Copy)]
+enum Cell<'a> {
+    Scalar(&'a AtomicU64),
+    Histogram(&'a LogHistogram),
+}
+
+impl Series {
+    #[inline]
+    fn cell(&self) -> Cell<'_> {
+        match &self.value {
+            Value::Counter(c) | Value::Gauge(c) => Cell::Scalar(c),
+            Value::Histogram(h) => Cell::Histogram(h),
+        }
+    }
+}
+
+/// Ids in the first [`ById`] chunk; chunk `c` holds `BY_ID_FIRST << c` ids.
+const BY_ID_FIRST: usize = 16;
+/// Chunks of a [`ById`]: room for `BY_ID_FIRST * (2^BY_ID_CHUNKS - 1)` ids, more than
+/// [`MAX_SERIES`]; values with higher ids use the series table.
+const BY_ID_CHUNKS: usize = 11;
+const _: () = assert!(BY_ID_FIRST * ((1 << BY_ID_CHUNKS) - 1) > MAX_SERIES);
+
+/// A family's one-label series for one label key, for the values the limiter keeps,
+/// addressed by the limiter's id of the value ([`Admitted::kept_id`]): a counter or gauge is
+/// one word of an array (plus a bit saying it exists) instead of a table entry holding the
+/// label strings; the strings stay in the limiter alone.
+struct ById {
+    /// The label key (interned).
+    key: Arc<str>,
+    /// The limiter's handle for it, so lookups skip the key table.
+    limiter_key: Option<KeyId>,
+    chunks: [OnceLock<ByIdChunk>; BY_ID_CHUNKS],
+}
+
+struct ByIdChunk {
+    /// One bit per id: the series exists (it was recorded to, so it is exported).
+    present: Box<[AtomicU64]>,
+    cells: ByIdCells,
+}
+
+enum ByIdCells {
+    /// Counter values, or gauge values as `f64` bits (0 is 0.0 for both).
+    Scalar(Box<[AtomicU64]>),
+    Histogram(Box<[OnceLock<Box<LogHistogram>>]>),
+}
+
+/// The chunk and offset of id `id`.
+#[inline]
+fn by_id_locate(id: usize) -> (usize, usize) {
+    let q = id / BY_ID_FIRST + 1;
+    let chunk = (usize::BITS - 1 - q.leading_zeros()) as usize;
+    (chunk, id - BY_ID_FIRST * ((1 << chunk) - 1))
+}
+
+impl ById {
+    fn new(key: Arc<str>, limiter_key: Option<KeyId>) -> Self {
+        Self {
+            key,
+            limiter_key,
+            chunks: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// The cell of `id` and whether its series exists, creating the chunk if needed
+    /// (`None` for ids past the last chunk).
+    #[inline]
+    fn slot(&self, kind: MetricKind, id: usize) -> Option<(&ByIdChunk, usize)> {
+        let (c, off) = by_id_locate(id);
+        let chunk = self.chunks.get(c)?.get_or_init(|| {
+            let n = BY_ID_FIRST << c;
+            ByIdChunk {
+                present: (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+                cells: match kind {
+                    MetricKind::Histogram => {
+                        ByIdCells::Histogram((0..n).map(|_| OnceLock::new()).collect())
+                    }
+                    _ => ByIdCells::Scalar((0..n).map(|_| AtomicU64::new(0)).collect()),
+                },
+            }
+        });
+        Some((chunk, off))
+    }
+
+    /// Every existing series: (id, value).
+    fn for_each(&self, mut f: impl FnMut(usize, MetricValue), kind: MetricKind) {
+        for (c, chunk) in self.chunks.iter().enumerate() {
+            let Some(chunk) = chunk.get() else { continue };
+            let start = BY_ID_FIRST * ((1 << c) - 1);
+            for (w, word) in chunk.present.iter().enumerate() {
+                let mut bits = word.load(Ordering::Acquire);
+                while bits != 0 {
+                    let off = w * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let value = match &chunk.cells {
+                        ByIdCells::Scalar(v) => {
+                            let x = v[off].load(Ordering::Relaxed);
+                            if kind == MetricKind::Gauge {
+                                MetricValue::Gauge(f64::from_bits(x))
+                            } else {
+                                MetricValue::Counter(x)
+                            }
+                        }
+                        ByIdCells::Histogram(v) => match v[off].get() {
+                            Some(h) => Value::read_hist(h),
+                            None => Value::read_hist(&LogHistogram::new()),
+                        },
+                    };
+                    f(start + off, value);
+                }
+            }
+        }
+    }
+}
+
 /// From this [`Family::over_streak`] on, a family's one-label records ask the limiter first.
 const OVER_STREAK: u8 = 8;
 /// Highest [`Family::over_streak`]: a coarsened value adds one, a kept one takes away
@@ -211,6 +327,9 @@ struct Family {
     /// Where the one-label series of `hash:` buckets are, by bucket index, for the first
     /// label key coarsened in this family; created on the first coarsened value.
     buckets: OnceLock<BucketIds>,
+    /// One-label series of kept values, by the limiter's value id, for the first label key
+    /// with a kept value in this family (other keys use `series`).
+    by_id: OnceLock<ById>,
 }
 
 /// Series ids of a family's bucket series for one label key: per bucket index 0 (unknown)
@@ -236,6 +355,7 @@ impl Family {
             overflow: OnceLock::new(),
             over_streak: AtomicU8::new(0),
             buckets: OnceLock::new(),
+            by_id: OnceLock::new(),
         }
     }
 
@@ -396,6 +516,8 @@ struct Bound {
     /// Admitted labels (interned keys, the limiter's kept values or a bucket).
     labels: Box<[(Arc<str>, Arc<str>)]>,
     hash: u64,
+    /// For one label whose value the limiter kept: the value's id (see [`ById`]).
+    kept_id: Option<usize>,
     /// The family per [`MetricKind`], resolved on first use of that kind.
     families: [OnceLock<Arc<Family>>; 3],
 }
@@ -817,11 +939,8 @@ impl MetricsCollector {
         name: &str,
         labels: &[(K, V)],
     ) -> Counter<'_> {
-        match self
-            .series(MetricKind::Counter, name, labels)
-            .map(|s| &s.value)
-        {
-            Some(Value::Counter(c)) => Counter(Some(c)),
+        match self.series(MetricKind::Counter, name, labels) {
+            Some(Cell::Scalar(c)) => Counter(Some(c)),
             _ => Counter(None),
         }
     }
@@ -836,11 +955,8 @@ impl MetricsCollector {
     /// ```
     #[inline]
     pub fn gauge<K: AsRef<str>, V: AsRef<str>>(&self, name: &str, labels: &[(K, V)]) -> Gauge<'_> {
-        match self
-            .series(MetricKind::Gauge, name, labels)
-            .map(|s| &s.value)
-        {
-            Some(Value::Gauge(g)) => Gauge(Some(g)),
+        match self.series(MetricKind::Gauge, name, labels) {
+            Some(Cell::Scalar(c)) => Gauge(Some(c)),
             _ => Gauge(None),
         }
     }
@@ -862,11 +978,8 @@ impl MetricsCollector {
         name: &str,
         labels: &[(K, V)],
     ) -> Histogram<'_> {
-        let hist = match self
-            .series(MetricKind::Histogram, name, labels)
-            .map(|s| &s.value)
-        {
-            Some(Value::Histogram(h)) => Some(&**h),
+        let hist = match self.series(MetricKind::Histogram, name, labels) {
+            Some(Cell::Histogram(h)) => Some(h),
             _ => None,
         };
         Histogram {
@@ -904,8 +1017,8 @@ impl MetricsCollector {
     /// ```
     #[inline]
     pub fn counter_for<'a>(&'a self, key: &'a MetricKey) -> Counter<'a> {
-        match self.series_for(MetricKind::Counter, key).map(|s| &s.value) {
-            Some(Value::Counter(c)) => Counter(Some(c)),
+        match self.series_for(MetricKind::Counter, key) {
+            Some(Cell::Scalar(c)) => Counter(Some(c)),
             _ => Counter(None),
         }
     }
@@ -921,8 +1034,8 @@ impl MetricsCollector {
     /// ```
     #[inline]
     pub fn gauge_for<'a>(&'a self, key: &'a MetricKey) -> Gauge<'a> {
-        match self.series_for(MetricKind::Gauge, key).map(|s| &s.value) {
-            Some(Value::Gauge(g)) => Gauge(Some(g)),
+        match self.series_for(MetricKind::Gauge, key) {
+            Some(Cell::Scalar(g)) => Gauge(Some(g)),
             _ => Gauge(None),
         }
     }
@@ -938,11 +1051,8 @@ impl MetricsCollector {
     /// ```
     #[inline]
     pub fn histogram_for<'a>(&'a self, key: &'a MetricKey) -> Histogram<'a> {
-        let hist = match self
-            .series_for(MetricKind::Histogram, key)
-            .map(|s| &s.value)
-        {
-            Some(Value::Histogram(h)) => Some(&**h),
+        let hist = match self.series_for(MetricKind::Histogram, key) {
+            Some(Cell::Histogram(h)) => Some(h),
             _ => None,
         };
         Histogram {
@@ -954,7 +1064,7 @@ impl MetricsCollector {
     /// The series of a prepared key: bound to this collector on first use (labels admitted,
     /// hash computed), then one probe with the cached hash and pointer comparisons.
     #[inline]
-    fn series_for<'a>(&'a self, kind: MetricKind, key: &'a MetricKey) -> Option<&'a Series> {
+    fn series_for<'a>(&'a self, kind: MetricKind, key: &'a MetricKey) -> Option<Cell<'a>> {
         if !self.enabled() {
             return None;
         }
@@ -965,11 +1075,16 @@ impl MetricsCollector {
         }
         let family =
             bound.families[kind.index()].get_or_init(|| Arc::clone(self.family(kind, &key.name)));
+        if let (Some(id), [(k, _)]) = (bound.kept_id, &*bound.labels)
+            && let Some(c) = self.by_id_cell(family, k, id)
+        {
+            return Some(c);
+        }
         if let Some(s) = family
             .series
             .find(bound.hash, |s| s.matches_shared(&bound.labels))
         {
-            return Some(s);
+            return Some(s.cell());
         }
         self.insert_series(
             family,
@@ -977,12 +1092,14 @@ impl MetricsCollector {
             |s| s.matches_shared(&bound.labels),
             || Labels::from_slice(&bound.labels),
         )
+        .map(Series::cell)
     }
 
     /// Admits a key's labels and computes its series hash, for this collector.
     #[cold]
     fn bind(&self, key: &MetricKey) -> Bound {
         let mut hash = 0u64;
+        let mut kept_id = None;
         let labels: Box<[(Arc<str>, Arc<str>)]> = key
             .labels
             .iter()
@@ -992,11 +1109,13 @@ impl MetricsCollector {
                     .limiter
                     .admit_hashed(k, hk, v, self.limiter.label_hash(v));
                 hash = hash.wrapping_add(pair_hash(hk.get(), admitted.label_hash().get()));
+                kept_id = admitted.kept_id();
                 (self.intern_key(k), admitted.to_shared())
             })
             .collect();
         Bound {
             owner: self.id,
+            kept_id: kept_id.filter(|_| labels.len() == 1),
             labels,
             hash,
             families: Default::default(),
@@ -1010,12 +1129,15 @@ impl MetricsCollector {
         kind: MetricKind,
         name: &str,
         labels: &[(K, V)],
-    ) -> Option<&Series> {
+    ) -> Option<Cell<'_>> {
         if !self.enabled() {
             return None;
         }
         let family = self.family(kind, name);
         let labels = &labels[..labels.len().min(MAX_LABELS)];
+        if let [(k, v)] = labels {
+            return self.series_one(family, k.as_ref(), v.as_ref());
+        }
         // Each key and value is hashed once: the hashes key the series table here and the
         // limiter's tables on the slow path.
         let mut hashes = [(LabelHash::default(), LabelHash::default()); MAX_LABELS];
@@ -1027,24 +1149,107 @@ impl MetricsCollector {
             );
             h = h.wrapping_add(pair_hash(slot.0.get(), slot.1.get()));
         }
-        // A family whose one-label values are mostly past the limit admits first: the raw
-        // lookup below would miss.
-        if let [(k, v)] = labels
-            && family.over_streak.load(Ordering::Relaxed) >= OVER_STREAK
-        {
-            let (hk, hv) = hashes[0];
-            return self.series_slow_one(family, k.as_ref(), hk, v.as_ref(), hv);
-        }
         // Fast path: the raw labels name a series that exists, so admission already happened.
         let raw = || labels.iter().map(|(k, v)| (k.as_ref(), v.as_ref()));
         if let Some(s) = family.series.find(h, |s| s.matches(labels.len(), raw())) {
-            return Some(s);
+            return Some(s.cell());
         }
-        if let [(k, v)] = labels {
-            let (hk, hv) = hashes[0];
-            return self.series_slow_one(family, k.as_ref(), hk, v.as_ref(), hv);
+        self.series_slow(family, labels, &hashes).map(Series::cell)
+    }
+
+    /// [`series`](Self::series) for one label, the usual case.
+    #[inline]
+    fn series_one<'a>(&'a self, family: &'a Family, k: &str, v: &str) -> Option<Cell<'a>> {
+        let hv = self.limiter.label_hash(v);
+        // A family whose values are mostly past the limit admits first: the lookups of the
+        // raw value below would miss.
+        let over = family.over_streak.load(Ordering::Relaxed) >= OVER_STREAK;
+        // Fast path: a value the limiter already keeps has its series by id (no key hash).
+        if !over
+            && let Some(by) = family.by_id.get()
+            && let Some(lk) = by.limiter_key
+            && *by.key == *k
+            && let Some(id) = self.limiter.kept_id(lk, v, hv)
+            && let Some(c) = self.by_id_slot(family, by, id)
+        {
+            return Some(c);
         }
-        self.series_slow(family, labels, &hashes)
+        if over
+            && let Some(by) = family.by_id.get()
+            && let Some(lk) = by.limiter_key
+            && *by.key == *k
+        {
+            // The by-id key past its limit (the usual flood): admit by key id, no key hash.
+            let a = self.limiter.admit_key_id(lk, v, hv);
+            return self.series_admitted_one(family, k, || self.limiter.label_hash(k), a);
+        }
+        let hk = self.limiter.label_hash(k);
+        if !over {
+            // Another key's series, or a bucket series found by the raw bucket string.
+            let h = pair_hash(hk.get(), hv.get());
+            if let Some(s) = family
+                .series
+                .find(h, |s| s.matches(1, std::iter::once((k, v))))
+            {
+                return Some(s.cell());
+            }
+        }
+        self.series_slow_one(family, k, hk, v, hv)
+    }
+
+    /// The by-id cell of kept value `id` of label key `key` in `family` (binding the
+    /// family's by-id series to `key` if it has none yet), created within [`MAX_SERIES`];
+    /// `None` when the family's by-id series are for another key or `id` is past them.
+    #[inline]
+    fn by_id_cell<'a>(&'a self, family: &'a Family, key: &str, id: usize) -> Option<Cell<'a>> {
+        let by = match family.by_id.get() {
+            Some(by) => by,
+            None => family
+                .by_id
+                .get_or_init(|| ById::new(self.intern_key(key), self.limiter.key_id(key))),
+        };
+        if *by.key != *key {
+            return None;
+        }
+        self.by_id_slot(family, by, id)
+    }
+
+    /// The cell of kept value `id` in `by` (a family's by-id series), created within
+    /// [`MAX_SERIES`]; `None` when `id` is past the by-id range.
+    #[inline]
+    fn by_id_slot<'a>(&'a self, family: &'a Family, by: &'a ById, id: usize) -> Option<Cell<'a>> {
+        let (chunk, off) = by.slot(family.kind, id)?;
+        let (word, bit) = (&chunk.present[off / 64], 1u64 << (off % 64));
+        if word.load(Ordering::Acquire) & bit == 0 && !self.create_by_id(word, bit) {
+            self.overflowed_series.fetch_add(1, Ordering::Relaxed);
+            return Some(family.overflow_series().cell());
+        }
+        Some(match &chunk.cells {
+            ByIdCells::Scalar(v) => Cell::Scalar(&v[off]),
+            ByIdCells::Histogram(v) => {
+                Cell::Histogram(v[off].get_or_init(|| Box::new(LogHistogram::new())))
+            }
+        })
+    }
+
+    /// Marks a by-id series as existing, counted within [`MAX_SERIES`]; `false` when the
+    /// series limit is reached.
+    #[cold]
+    fn create_by_id(&self, word: &AtomicU64, bit: u64) -> bool {
+        if self
+            .series_count
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |c| {
+                (c < MAX_SERIES).then_some(c + 1)
+            })
+            .is_err()
+        {
+            return false;
+        }
+        if word.fetch_or(bit, Ordering::AcqRel) & bit != 0 {
+            // Another thread created it first: give the count back.
+            self.series_count.fetch_sub(1, Ordering::AcqRel);
+        }
+        true
     }
 
     /// [`series_slow`](Self::series_slow) for one label (the usual over-limit case): no
@@ -1057,8 +1262,21 @@ impl MetricsCollector {
         hk: LabelHash,
         v: &str,
         hv: LabelHash,
-    ) -> Option<&'a Series> {
+    ) -> Option<Cell<'a>> {
         let a = self.limiter.admit_hashed(k, hk, v, hv);
+        self.series_admitted_one(family, k, || hk, a)
+    }
+
+    /// The series of one label `k` whose value the limiter admitted as `a`; `hk` gives the
+    /// key's hash when the series table has to be searched.
+    #[inline]
+    fn series_admitted_one<'a>(
+        &'a self,
+        family: &'a Family,
+        k: &str,
+        hk: impl FnOnce() -> LabelHash,
+        a: Admitted<'a>,
+    ) -> Option<Cell<'a>> {
         // Written only when it changes, so a family that stays past the limit (or below it)
         // does not bounce the cache line between threads.
         let streak = family.over_streak.load(Ordering::Relaxed);
@@ -1070,20 +1288,25 @@ impl MetricsCollector {
         if next != streak {
             family.over_streak.store(next, Ordering::Relaxed);
         }
+        if let Some(id) = a.kept_id()
+            && let Some(c) = self.by_id_cell(family, k, id)
+        {
+            return Some(c);
+        }
         let bucket = a.bucket_index();
         if let Some(b) = bucket
             && let Some(s) = family.cached_bucket(k, b, a.as_str().len())
         {
-            return Some(s);
+            return Some(s.cell());
         }
-        let h = pair_hash(hk.get(), a.label_hash().get());
+        let h = pair_hash(hk().get(), a.label_hash().get());
         let eq = |s: &Series| s.matches(1, std::iter::once((k, a.as_str())));
         if let Some((id, s)) = family.series.find_with_id(h, eq) {
             if let Some(b) = bucket {
                 let buckets = self.limiter.limits().hash_buckets;
                 family.cache_bucket(k, b, a.as_str().len(), id, buckets);
             }
-            return Some(s);
+            return Some(s.cell());
         }
         let s = self.insert_series(family, h, eq, || {
             Labels::One([(self.intern_key(k), a.to_shared())])
@@ -1095,7 +1318,7 @@ impl MetricsCollector {
             let buckets = self.limiter.limits().hash_buckets;
             family.cache_bucket(k, b, a.as_str().len(), id, buckets);
         }
-        s
+        s.map(Series::cell)
     }
 
     /// A value the series table does not know as-is: admit it (reusing its hashes), then
@@ -1317,6 +1540,21 @@ impl MetricsCollector {
             if let Some(s) = f.overflow.get() {
                 each(s);
             }
+            if let Some(by) = f.by_id.get() {
+                let mut key = sanitize_label_name(&by.key);
+                if f.kind == MetricKind::Histogram && key == "le" {
+                    key.push('_');
+                }
+                let limiter_key = by.limiter_key.or_else(|| self.limiter.key_id(&by.key));
+                by.for_each(
+                    |id, value| {
+                        if let Some(v) = limiter_key.and_then(|k| self.limiter.kept_value(k, id)) {
+                            out.add(&f.name, vec![(key.clone(), v.to_string())], value);
+                        }
+                    },
+                    f.kind,
+                );
+            }
         };
         let mut seen: Vec<*const Family> = Vec::new();
         self.families.for_each(|e| {
@@ -1527,5 +1765,109 @@ mod tests {
         }
         // The inline form costs no more room in a series than a box and a pointer pair.
         assert!(std::mem::size_of::<Labels>() <= std::mem::size_of::<Label>() + 8);
+    }
+
+    #[test]
+    fn by_id_chunks_cover_every_id_once() {
+        let mut next = 0;
+        for c in 0..4 {
+            for off in 0..BY_ID_FIRST << c {
+                assert_eq!(by_id_locate(next), (c, off), "id {next}");
+                next += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn kept_one_label_values_live_by_id_and_everything_is_exported() {
+        let config = MetricsConfig {
+            max_label_values: 3,
+            ..Default::default()
+        };
+        let c = MetricsCollector::with_hash_key(config, 7).unwrap();
+        let family = |kind, name| Arc::clone(c.family(kind, name));
+        // Kept values of the first key go by id, through the by-name and the prepared path.
+        for route in ["/a", "/b", "/a"] {
+            c.counter("requests_total", &[("route", route)])
+                .increment(1);
+        }
+        let key = MetricKey::new("requests_total", &[("route", "/b")]);
+        c.counter_for(&key).increment(10);
+        let requests = family(MetricKind::Counter, "requests_total");
+        let by = requests.by_id.get().expect("bound to the first kept key");
+        assert_eq!(&*by.key, "route");
+        assert_eq!(requests.series.len(), 0, "no table entry for by-id series");
+        assert_eq!(c.counter("requests_total", &[("route", "/a")]).value(), 2);
+        assert_eq!(c.counter("requests_total", &[("route", "/b")]).value(), 11);
+        // Another key, two labels, and values past the limit use the table.
+        c.counter("requests_total", &[("method", "GET")])
+            .increment(3);
+        c.counter("requests_total", &[("route", "/a"), ("method", "GET")])
+            .increment(4);
+        for route in ["/c", "/d", "/e", "/f"] {
+            c.counter("requests_total", &[("route", route)])
+                .increment(1);
+        }
+        assert!(requests.series.len() >= 3);
+        // Gauges and histograms by id.
+        c.gauge("depth", &[("queue", "q1")]).set(2.5);
+        assert_eq!(c.gauge("depth", &[("queue", "q1")]).value(), 2.5);
+        assert!(c.histogram("latency", &[("le", "x")]).record(4.0));
+        assert!(family(MetricKind::Gauge, "depth").by_id.get().is_some());
+        assert!(
+            family(MetricKind::Histogram, "latency")
+                .by_id
+                .get()
+                .is_some()
+        );
+
+        let snap = c.snapshot_at(1);
+        let find = |name: &str, labels: &[(&str, &str)]| {
+            snap.series
+                .iter()
+                .find(|s| {
+                    s.name == name
+                        && s.labels.len() == labels.len()
+                        && labels
+                            .iter()
+                            .all(|(k, v)| s.labels.iter().any(|(a, b)| a == k && b == v))
+                })
+                .map(|s| s.value.clone())
+        };
+        assert_eq!(
+            find("requests_total", &[("route", "/a")]),
+            Some(MetricValue::Counter(2))
+        );
+        assert_eq!(
+            find("requests_total", &[("route", "/b")]),
+            Some(MetricValue::Counter(11))
+        );
+        assert_eq!(
+            find("requests_total", &[("method", "GET")]),
+            Some(MetricValue::Counter(3))
+        );
+        assert_eq!(
+            find("requests_total", &[("route", "/a"), ("method", "GET")]),
+            Some(MetricValue::Counter(4))
+        );
+        assert_eq!(
+            find("depth", &[("queue", "q1")]),
+            Some(MetricValue::Gauge(2.5))
+        );
+        match find("latency", &[("le_", "x")]) {
+            Some(MetricValue::Histogram { count, .. }) => assert_eq!(count, 1),
+            other => panic!("histogram by id missing: {other:?}"),
+        }
+        // Every increment is somewhere: 2 + 11 + 3 + 4 + 4 over-limit ones.
+        let total: u64 = snap
+            .series
+            .iter()
+            .filter(|s| s.name == "requests_total")
+            .map(|s| match s.value {
+                MetricValue::Counter(n) => n,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(total, 24);
     }
 }
