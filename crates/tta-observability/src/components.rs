@@ -162,6 +162,7 @@ impl HealthComponent for ExportComponent {
         json!({
             "submitted": s.submitted,
             "dropped_queue_full": s.dropped_queue_full,
+            "waited_queue_full": s.waited_queue_full,
             "sampled_out": s.sampled_out,
             "kept_spans": s.kept_spans,
             "buffered_spans": s.buffered_spans,
