@@ -276,37 +276,31 @@ fn submit(c: &mut Criterion) {
         eprintln!(
             "{name}: ours (wait {FULL_WAIT_MS} ms) exported {ours_out} dropped {ours_dropped}; bsp exported {bsp_out} dropped {bsp_dropped}"
         );
-        let (_, drop_out, drop_dropped) = run_ours_dropping(producers, per);
-        let name = format!("export/drops_{producers}_producer{suffix}_drop_when_full");
-        tta_benches::report_figure(
-            &name,
-            drop_dropped as f64,
-            "spans",
-            Some(("peer-otel-bsp", bsp_dropped as f64)),
-            "report only (default config)",
-            true,
-        );
-        eprintln!("{name}: ours exported {drop_out} dropped {drop_dropped}");
+        // The default config beside it: unpaced, then at the rate the peer's producers reached.
         let bsp_rate = (per * producers as u64) as f64 / bsp_produced.as_secs_f64();
-        let (_, paced_out, paced_dropped) = run_ours_paced(
-            ExportConfig::default(),
-            producers,
-            per,
-            Some(bsp_rate / producers as f64),
-        );
-        let name = format!("export/drops_{producers}_producer{suffix}_drop_when_full_at_bsp_rate");
-        tta_benches::report_figure(
-            &name,
-            paced_dropped as f64,
-            "spans",
-            Some(("peer-otel-bsp", bsp_dropped as f64)),
-            "report only (default config, same offered rate)",
-            true,
-        );
-        eprintln!(
-            "{name}: offered {:.2} M spans/s; ours exported {paced_out} dropped {paced_dropped}; bsp dropped {bsp_dropped}",
-            bsp_rate / 1e6
-        );
+        for (pace, tail, goal) in [
+            (None, "", "report only (default config)"),
+            (
+                Some(bsp_rate / producers as f64),
+                "_at_bsp_rate",
+                "report only (default config, same offered rate)",
+            ),
+        ] {
+            let (_, out, dropped) = run_ours_paced(ExportConfig::default(), producers, per, pace);
+            let name = format!("export/drops_{producers}_producer{suffix}_drop_when_full{tail}");
+            tta_benches::report_figure(
+                &name,
+                dropped as f64,
+                "spans",
+                Some(("peer-otel-bsp", bsp_dropped as f64)),
+                goal,
+                true,
+            );
+            let offered = pace.map_or("unpaced".to_owned(), |r| {
+                format!("offered {:.2} M spans/s", r * producers as f64 / 1e6)
+            });
+            eprintln!("{name}: {offered}; ours exported {out} dropped {dropped}");
+        }
     }
 }
 

@@ -605,14 +605,7 @@ impl CardinalityLimiter {
 
     #[inline]
     fn admit_inner(&self, key: &str, kh: u64, value: &str, vh: Option<u64>) -> Admitted<'_> {
-        let max_len = self.limits.max_value_len.load(Ordering::Relaxed);
-        let (value, vh) = if value.len() > max_len {
-            self.truncated_values.fetch_add(1, Ordering::Relaxed);
-            let value = truncate(value, max_len);
-            (value, self.hash(value))
-        } else {
-            (value, vh.unwrap_or_else(|| self.hash(value)))
-        };
+        let (value, vh) = self.fit(value, vh);
         let Some(ks) = self.key_state(kh, key) else {
             self.untracked_key_admissions
                 .fetch_add(1, Ordering::Relaxed);
@@ -637,17 +630,24 @@ impl CardinalityLimiter {
     /// ```
     #[inline]
     pub fn admit_key_id(&self, key: KeyId, value: &str, value_hash: LabelHash) -> Admitted<'_> {
+        let (value, vh) = self.fit(value, Some(value_hash.0));
+        match self.keys.get(key.0) {
+            Some(ks) => self.admit_in(ks, value, vh),
+            None => self.coarsen(vh),
+        }
+    }
+
+    /// `value` cut to `max_value_len` (counted) with its hash: `vh` when it was not cut and
+    /// is known.
+    #[inline]
+    fn fit<'v>(&self, value: &'v str, vh: Option<u64>) -> (&'v str, u64) {
         let max_len = self.limits.max_value_len.load(Ordering::Relaxed);
-        let (value, vh) = if value.len() > max_len {
+        if value.len() > max_len {
             self.truncated_values.fetch_add(1, Ordering::Relaxed);
             let value = truncate(value, max_len);
             (value, self.hash(value))
         } else {
-            (value, value_hash.0)
-        };
-        match self.keys.get(key.0) {
-            Some(ks) => self.admit_in(ks, value, vh),
-            None => self.coarsen(vh),
+            (value, vh.unwrap_or_else(|| self.hash(value)))
         }
     }
 
