@@ -30,6 +30,8 @@ proptest! {
                         let route = format!("/r{route}");
                         collector.counter("hits_total", &[("user", user.as_str()), ("route", route.as_str())]).increment(1);
                         collector.histogram("latency_ms", &[("route", route.as_str())]).record(*ms);
+                        // One label: kept values by id, the rest in buckets.
+                        collector.counter("logins_total", &[("user", user.as_str())]).increment(1);
                         collector.record_execution(&user, *ms, *ok);
                     }
                 })
@@ -45,6 +47,11 @@ proptest! {
             _ => 0,
         }).sum();
         prop_assert_eq!(counter_total, expected);
+        let logins_total: u64 = snap.series.iter().filter(|s| s.name == "logins_total").map(|s| match s.value {
+            MetricValue::Counter(c) => c,
+            _ => 0,
+        }).sum();
+        prop_assert_eq!(logins_total, expected);
         let hist_total: u64 = snap.series.iter().filter(|s| s.name == "latency_ms").map(|s| match &s.value {
             MetricValue::Histogram { count, counts, .. } => {
                 assert_eq!(counts.iter().sum::<u64>(), *count);
