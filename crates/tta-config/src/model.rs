@@ -70,8 +70,9 @@ pub struct TracingConfig {
     pub batch_size: usize,
     /// Capacity of the span queue; a full queue drops and counts.
     pub max_queue_size: usize,
-    /// Longest a producer waits for room in a full span queue before dropping, in
-    /// milliseconds (`0`: drop at once). See `tta_export::ExportConfig::queue_full_wait_ms`.
+    /// How long a producer waits for room in a full span queue while the sampler stage takes
+    /// nothing, before dropping, in milliseconds (`0`: drop at once). See
+    /// `tta_export::ExportConfig::queue_full_wait_ms`.
     pub queue_full_wait_ms: f64,
     /// Deadline for one export, retries included.
     pub export_timeout_seconds: f64,

@@ -34,7 +34,7 @@ const DESCRIPTIONS: &[(&str, &str)] = &[
     ),
     (
         "tracing.queue_full_wait_ms",
-        "Longest a producer waits for room in a full queue (0: drop at once)",
+        "Wait for room in a full queue while the stage makes no progress (0: drop at once)",
     ),
     (
         "tracing.export_timeout_seconds",

@@ -27,14 +27,15 @@ pub struct ExportConfig {
     /// Most spans per export batch; a batch is cut as soon as it holds this many.
     pub batch_size: usize,
     /// Capacity of the submit queue in spans; `submit` drops (and counts) when it is full
-    /// (after waiting up to `queue_full_wait_ms` for room, if set).
+    /// (after waiting for room, if `queue_full_wait_ms` is set).
     pub max_queue_size: usize,
-    /// Longest time `submit` waits for room in a full queue before it drops the span, in
-    /// milliseconds; `0` (the default) drops at once, so `submit` never waits. When set,
-    /// a producer that outruns the sampler stage waits for it instead of losing spans
-    /// (backpressure), but not for the exporters: once a batch has waited 10 ms for a busy
-    /// or hung exporter, or a producer's wait ran out, a full queue drops at once until the
-    /// stage has caught up (its queue at most half full).
+    /// How long `submit` waits for room in a full queue while the sampler stage takes no
+    /// span, in milliseconds, before it drops the span; `0` (the default) drops at once, so
+    /// `submit` never waits. When set, a producer that outruns the stage waits for it
+    /// instead of losing spans (backpressure; the wait starts over whenever the stage has
+    /// taken spans meanwhile), but not for the exporters: once a batch hand-over has waited
+    /// 10 ms for a busy or hung exporter, or a wait saw the stage take nothing for this long,
+    /// a full queue drops at once until the stage's drain loop runs again.
     pub queue_full_wait_ms: f64,
     /// Longest time a kept span waits in a partial batch before the batch is cut anyway.
     pub export_interval_seconds: f64,

@@ -238,9 +238,9 @@ impl SpanPipeline {
     ///
     /// Takes no lock and allocates nothing: one attempt on a bounded lock-free queue. With
     /// the default `queue_full_wait_ms = 0` it never waits; otherwise a full queue makes it
-    /// wait up to that long for the sampler stage to make room (counted in
-    /// [`PipelineStats::waited_queue_full`]), except while the stage itself waits for the
-    /// exporters (see [`ExportConfig::queue_full_wait_ms`]).
+    /// wait for the sampler stage to make room, giving up after that long without progress
+    /// (counted in [`PipelineStats::waited_queue_full`]), and never while the stage itself
+    /// waits for the exporters (see [`ExportConfig::queue_full_wait_ms`]).
     #[inline]
     pub fn submit(&self, span: Span) -> bool {
         match self.spans_tx.try_send(span) {

@@ -44,8 +44,8 @@ pub(crate) struct Shared {
     /// queue filling up wake it (see `SpanPipeline::submit`).
     pub(crate) stage_idle: crate::stats::Padded<std::sync::atomic::AtomicBool>,
     /// Set while a full queue must drop at once even with `queue_full_wait_ms`: the stage is
-    /// waiting for the export workers, or a producer's wait ran out. The stage clears it once
-    /// its batches go out and the queue is at most half full.
+    /// waiting for the export workers, or a producer's wait saw it take nothing. The stage
+    /// clears it each time its drain loop runs.
     pub(crate) shedding: std::sync::atomic::AtomicBool,
 }
 
