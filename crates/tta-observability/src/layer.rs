@@ -2,6 +2,7 @@
 //! records executions, and submits ended spans to the pipeline for tail sampling and export.
 
 mod clock;
+mod table;
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use tta_sampling::{ParentContext, SamplingDecision, SamplingReason, SamplingResu
 use crate::Observability;
 use crate::overhead::INLINE_SAMPLE_EVERY;
 use clock::{REANCHOR_EVERY, SpanClock};
+use table::SpanTable;
 
 /// Feeds `tracing` spans into an [`Observability`] runtime.
 ///
@@ -57,11 +59,15 @@ use clock::{REANCHOR_EVERY, SpanClock};
 /// ```
 ///
 /// Span times come from the CPU's time-stamp counter anchored to the wall clock (see the
-/// `clock` module): a counter read costs a fraction of `SystemTime::now()`.
-#[derive(Clone, Debug)]
+/// `clock` module): a counter read costs a fraction of `SystemTime::now()`. Each span's
+/// state lives in the layer's own table keyed by span id (see the `table` module), not in
+/// the registry's span extensions: nothing is allocated per span, and no callback looks
+/// the span up in the registry.
+#[derive(Debug)]
 pub struct TtaLayer {
     obs: Observability,
     clock: Arc<SpanClock>,
+    spans: SpanTable<SpanState>,
 }
 
 impl TtaLayer {
@@ -71,6 +77,19 @@ impl TtaLayer {
         Self {
             obs,
             clock: Arc::new(SpanClock::new()),
+            spans: SpanTable::new(),
+        }
+    }
+}
+
+/// A clone feeds the same runtime but keeps its own span table: span ids are only unique
+/// within one registry, and a clone may be added to another.
+impl Clone for TtaLayer {
+    fn clone(&self) -> Self {
+        Self {
+            obs: self.obs.clone(),
+            clock: Arc::clone(&self.clock),
+            spans: SpanTable::new(),
         }
     }
 }
@@ -79,8 +98,10 @@ impl TtaLayer {
 /// trace buffer (which has a byte budget) instead.
 const LOCAL_TRACE_MAX_SPANS: usize = 512;
 
-/// Per-span state kept in the registry's extensions.
+/// Per-span state, kept in the layer's span table from the span's start to its close.
 struct SpanState {
+    /// The span's name (from its callsite).
+    name: &'static str,
     trace_id: TraceId,
     span_id: SpanId,
     parent: Option<SpanId>,
@@ -96,7 +117,7 @@ struct SpanState {
     kind: SpanKind,
     attributes: Fields,
     /// For spans below a local root: the root's id.
-    root: Option<Id>,
+    root: Option<u64>,
     /// For a local root: the finished spans of its trace, decided when the root ends.
     local: Option<LocalTrace>,
 }
@@ -235,22 +256,28 @@ where
         if n.is_multiple_of(REANCHOR_EVERY) {
             self.clock.reanchor(start_raw);
         }
-        let Some(span) = ctx.span(id) else { return };
         let mut visitor = FieldVisitor {
             attributes: Fields::with_capacity(attrs.fields().len()),
             ..FieldVisitor::default()
         };
         attrs.record(&mut visitor);
 
-        let inherited = span.parent().and_then(|p| {
-            p.extensions().get::<SpanState>().map(|s| {
-                let root = s.root.clone().unwrap_or_else(|| p.id());
+        // The parent as the registry sees it: explicit, or the current span of this thread.
+        let parent_id = if let Some(p) = attrs.parent() {
+            Some(p.into_u64())
+        } else if attrs.is_contextual() {
+            ctx.current_span().id().map(Id::into_u64)
+        } else {
+            None
+        };
+        let inherited = parent_id.and_then(|p| {
+            self.spans.with(p, |s| {
                 (
                     s.trace_id,
                     s.span_id,
                     s.threshold,
                     (s.head_sampled, s.head_reason),
-                    root,
+                    s.root.unwrap_or(p),
                 )
             })
         });
@@ -260,154 +287,122 @@ where
                 root = Some(root_id);
                 (trace_id, Some(parent_id), threshold, reason)
             }
-            None => {
-                let remote = visitor
-                    .traceparent
-                    .as_deref()
-                    .and_then(|h| TraceParent::parse(h.trim()).ok());
-                let inner = &self.obs.inner;
-                match remote {
-                    Some(tp) => {
-                        let ot = visitor
-                            .tracestate
-                            .as_deref()
-                            .and_then(|s| TraceState::parse(s).ok())
-                            .and_then(|ts| ts.ot().ok().flatten());
-                        let parent_ctx = ParentContext::from_traceparent(&tp, ot.as_ref());
-                        let result = inner.sampler.should_sample_with_parent(
-                            tp.trace_id(),
-                            Some(&parent_ctx),
-                            inner.overhead.current(),
-                        );
-                        let th = result
-                            .is_sampled()
-                            .then(|| result.threshold.map(|t| t.raw()))
-                            .flatten();
-                        (
-                            tp.trace_id(),
-                            Some(tp.parent_id()),
-                            th,
-                            (result.is_sampled(), result.reason),
-                        )
-                    }
-                    None => {
-                        let trace_id = TraceId::random();
-                        let result = inner
-                            .sampler
-                            .should_sample_head(trace_id, inner.overhead.current());
-                        let th = result
-                            .is_sampled()
-                            .then(|| result.threshold.map(|t| t.raw()))
-                            .flatten();
-                        (trace_id, None, th, (result.is_sampled(), result.reason))
-                    }
-                }
-            }
+            None => self.head_decision(&visitor),
         };
         let kind = visitor.kind.unwrap_or(if root.is_none() {
             SpanKind::Server
         } else {
             SpanKind::Internal
         });
-        span.extensions_mut().insert(SpanState {
-            trace_id,
-            span_id: SpanId::random(),
-            parent,
-            start_raw,
-            start_unix_nanos: self.clock.unix_nanos(start_raw),
-            threshold,
-            head_sampled: head_reason.0,
-            head_reason: head_reason.1,
-            error: visitor.error,
-            kind,
-            attributes: visitor.attributes,
-            local: root.is_none().then(LocalTrace::default),
-            root,
-        });
+        self.spans.insert(
+            id.into_u64(),
+            SpanState {
+                name: attrs.metadata().name(),
+                trace_id,
+                span_id: SpanId::random(),
+                parent,
+                start_raw,
+                start_unix_nanos: self.clock.unix_nanos(start_raw),
+                threshold,
+                head_sampled: head_reason.0,
+                head_reason: head_reason.1,
+                error: visitor.error,
+                kind,
+                attributes: visitor.attributes,
+                local: root.is_none().then(LocalTrace::default),
+                root,
+            },
+        );
         if n.is_multiple_of(INLINE_SAMPLE_EVERY) {
             self.add_overhead(start_raw);
         }
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
         let mut visitor = FieldVisitor::default();
         values.record(&mut visitor);
-        if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+        self.spans.with(id.into_u64(), |state| {
             state.error |= visitor.error;
             state.attributes.extend(visitor.attributes);
             if let Some(kind) = visitor.kind {
                 state.kind = kind;
             }
-        }
+        });
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        if *event.metadata().level() == Level::ERROR
-            && let Some(span) = ctx.event_span(event)
-            && let Some(state) = span.extensions_mut().get_mut::<SpanState>()
-        {
-            state.error = true;
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        let span = if let Some(p) = event.parent() {
+            Some(p.into_u64())
+        } else if event.is_contextual() {
+            ctx.current_span().id().map(Id::into_u64)
+        } else {
+            None
+        };
+        if let Some(span) = span {
+            self.spans.with(span, |state| state.error = true);
         }
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
         let end_raw = self.clock.raw();
         let n = tick();
-        let Some(span) = ctx.span(&id) else { return };
-        // The state is used in place (the registry frees it when the span closes): moving
-        // it out of its box would copy ~200 bytes per span.
-        let mut ext = span.extensions_mut();
-        let Some(state) = ext.get_mut::<SpanState>() else {
-            return;
-        };
-        let duration_nanos = self.clock.elapsed_nanos(state.start_raw, end_raw);
-        let end = state.start_unix_nanos.saturating_add(duration_nanos);
-        let name = span.metadata().name();
-        let inner = &self.obs.inner;
-        let duration_ms = duration_nanos as f64 / 1e6;
-        inner
-            .metrics
-            .record_execution(name, duration_ms, !state.error);
-        if let Some(pipeline) = &inner.pipeline {
-            let local = state.local.take();
-            let root = state.root.take();
-            match (local, root) {
-                // A local root: decide the whole local trace now, by the tail rules. The
-                // root's span record is only built when the trace is kept.
-                (Some(local), _) => {
-                    self.finish_local_trace(pipeline, local, state, name, end, duration_ms)
-                }
-                // A child: held by its root until the root ends.
-                (None, Some(root_id)) => {
-                    let finished = into_span(state, name, end, &inner.service);
-                    match hold(&ctx, &root_id, finished) {
-                        Route::Held => {}
-                        Route::Submit(spans) => {
-                            for s in spans {
-                                pipeline.submit(s);
-                            }
-                        }
-                    }
-                }
-                (None, None) => {
-                    pipeline.submit(into_span(state, name, end, &inner.service));
-                }
-            }
-        }
+        // The state is worked on in its slot (moving it out would copy ~250 bytes) and
+        // dropped there.
+        self.spans
+            .take_with(id.into_u64(), |state| self.close(state, end_raw));
         if n.is_multiple_of(INLINE_SAMPLE_EVERY) {
             self.add_overhead(end_raw);
         }
     }
 }
 
+impl TtaLayer {
+    /// A span ended: record its execution and route it (see the type's docs).
+    fn close(&self, state: &mut SpanState, end_raw: u64) {
+        let duration_nanos = self.clock.elapsed_nanos(state.start_raw, end_raw);
+        let end = state.start_unix_nanos.saturating_add(duration_nanos);
+        let inner = &self.obs.inner;
+        let duration_ms = duration_nanos as f64 / 1e6;
+        inner
+            .metrics
+            .record_execution(state.name, duration_ms, !state.error);
+        let Some(pipeline) = &inner.pipeline else {
+            return;
+        };
+        match (state.local.take(), state.root) {
+            // A local root: decide the whole local trace now, by the tail rules. The root's
+            // span record is only built when the trace is kept.
+            (Some(local), _) => self.finish_local_trace(pipeline, local, state, end, duration_ms),
+            // A child: held by its root until the root ends (the root's slot is locked
+            // while this one is; a root never locks a child's, so the order is fixed).
+            (None, Some(root_id)) => {
+                let finished = into_span(state, end, &inner.service);
+                match self.hold(root_id, finished) {
+                    Route::Held => {}
+                    Route::Submit(spans) => {
+                        for s in spans {
+                            pipeline.submit(s);
+                        }
+                    }
+                }
+            }
+            (None, None) => {
+                pipeline.submit(into_span(state, end, &inner.service));
+            }
+        }
+    }
+}
+
 /// The span record of a finished span (its attributes are moved out of `state`).
-fn into_span(state: &mut SpanState, name: &'static str, end: u64, service: &SharedStr) -> Span {
+fn into_span(state: &mut SpanState, end: u64, service: &SharedStr) -> Span {
     Span {
         trace_id: state.trace_id,
         span_id: state.span_id,
         parent_span_id: state.parent,
-        name: SharedStr::from_static(name),
+        name: SharedStr::from_static(state.name),
         service: service.clone(),
         kind: state.kind,
         start_unix_nanos: state.start_unix_nanos,
@@ -422,32 +417,76 @@ fn into_span(state: &mut SpanState, name: &'static str, end: u64, service: &Shar
     }
 }
 
-/// Puts a finished child span into its local root's trace, or says where it must go
-/// instead: the root already ended (a late span) or the trace spilled to the trace buffer.
-fn hold<S>(ctx: &Context<'_, S>, root_id: &Id, span: Span) -> Route
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let Some(root) = ctx.span(root_id) else {
-        return Route::Submit(vec![span]);
-    };
-    let mut ext = root.extensions_mut();
-    let Some(local) = ext.get_mut::<SpanState>().and_then(|s| s.local.as_mut()) else {
-        return Route::Submit(vec![span]);
-    };
-    if local.spilled {
-        return Route::Submit(vec![span]);
-    }
-    local.error |= span.is_error();
-    local.spans.push(span);
-    if local.spans.len() >= LOCAL_TRACE_MAX_SPANS {
-        local.spilled = true;
-        return Route::Submit(std::mem::take(&mut local.spans));
-    }
-    Route::Held
-}
-
 impl TtaLayer {
+    /// The head decision for a span with no parent in this process: a new trace, or one
+    /// continued from a W3C `traceparent` field. Returns the trace id, the remote parent,
+    /// the kept threshold and (sampled, reason).
+    fn head_decision(
+        &self,
+        visitor: &FieldVisitor,
+    ) -> (TraceId, Option<SpanId>, Option<u64>, (bool, SamplingReason)) {
+        let inner = &self.obs.inner;
+        let remote = visitor
+            .traceparent
+            .as_deref()
+            .and_then(|h| TraceParent::parse(h.trim()).ok());
+        let (trace_id, parent, result) = match remote {
+            Some(tp) => {
+                let ot = visitor
+                    .tracestate
+                    .as_deref()
+                    .and_then(|s| TraceState::parse(s).ok())
+                    .and_then(|ts| ts.ot().ok().flatten());
+                let parent_ctx = ParentContext::from_traceparent(&tp, ot.as_ref());
+                let result = inner.sampler.should_sample_with_parent(
+                    tp.trace_id(),
+                    Some(&parent_ctx),
+                    inner.overhead.current(),
+                );
+                (tp.trace_id(), Some(tp.parent_id()), result)
+            }
+            None => {
+                let trace_id = TraceId::random();
+                let result = inner
+                    .sampler
+                    .should_sample_head(trace_id, inner.overhead.current());
+                (trace_id, None, result)
+            }
+        };
+        let th = result
+            .is_sampled()
+            .then(|| result.threshold.map(|t| t.raw()))
+            .flatten();
+        (trace_id, parent, th, (result.is_sampled(), result.reason))
+    }
+
+    /// Puts a finished child span into its local root's trace, or says where it must go
+    /// instead: the root already ended (a late span) or the trace spilled to the trace
+    /// buffer.
+    fn hold(&self, root_id: u64, span: Span) -> Route {
+        let mut span = Some(span);
+        let route = self.spans.with(root_id, |root| {
+            let local = root.local.as_mut()?;
+            if local.spilled {
+                return None;
+            }
+            let span = span.take()?;
+            local.error |= span.is_error();
+            local.spans.push(span);
+            if local.spans.len() >= LOCAL_TRACE_MAX_SPANS {
+                local.spilled = true;
+                return Some(Route::Submit(std::mem::take(&mut local.spans)));
+            }
+            Some(Route::Held)
+        });
+        match (route.flatten(), span) {
+            (Some(route), _) => route,
+            (None, Some(span)) => Route::Submit(vec![span]),
+            // Unreachable: the span is only taken when a route is returned.
+            (None, None) => Route::Held,
+        }
+    }
+
     /// The local root ended: apply the tail rules to the whole local trace. Kept traces go
     /// to the pipeline already decided (no trace-buffer work); dropped ones are only counted.
     fn finish_local_trace(
@@ -455,14 +494,13 @@ impl TtaLayer {
         pipeline: &tta_export::SpanPipeline,
         local: LocalTrace,
         root: &mut SpanState,
-        name: &'static str,
         end: u64,
         duration_ms: f64,
     ) {
         let service = &self.obs.inner.service;
         if local.spilled {
             // The trace buffer holds the rest of this trace and decides it.
-            pipeline.submit(into_span(root, name, end, service));
+            pipeline.submit(into_span(root, end, service));
             return;
         }
         let head = SamplingResult {
@@ -485,7 +523,7 @@ impl TtaLayer {
             return;
         }
         let mut spans = local.spans;
-        spans.push(into_span(root, name, end, service));
+        spans.push(into_span(root, end, service));
         let th = result.threshold.map(|t| t.raw());
         for s in &mut spans {
             s.sampling_threshold = th;

@@ -185,3 +185,100 @@ fn span_fields_become_attributes() {
     assert_eq!(str_attr(leaf, "db").as_deref(), Some("main"));
     obs.shutdown(Duration::from_secs(5));
 }
+
+/// Spans that start, record, fail and end on different threads keep their traces: the
+/// layer's per-span state is shared between threads. Children ended on other threads, one
+/// before the root's handle is dropped and one after (the registry closes the root only
+/// when its last child has closed), are held with the root's trace; an ERROR event sent to
+/// the root from another thread marks the trace failed, so the whole trace is kept at rate 0.
+#[test]
+fn spans_crossing_threads_keep_their_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let obs = runtime(dir.path(), 0.0);
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(obs.layer()));
+    tracing::dispatcher::with_default(&dispatch, || {
+        let root = tracing::info_span!("GET /move");
+        let early = tracing::info_span!(parent: &root, "early child");
+        let late = tracing::info_span!(parent: &root, "late child");
+        let (d, failing) = (dispatch.clone(), root.clone());
+        std::thread::spawn(move || {
+            tracing::dispatcher::with_default(&d, || {
+                early.in_scope(|| tracing::info!("on another thread"));
+                tracing::error!(parent: &failing, "failed elsewhere");
+                // Spans close through the thread's current dispatcher: drop them in it.
+                drop((early, failing));
+            })
+        })
+        .join()
+        .unwrap();
+        drop(root);
+        let d = dispatch.clone();
+        std::thread::spawn(move || tracing::dispatcher::with_default(&d, || drop(late)))
+            .join()
+            .unwrap();
+    });
+    // Many threads, each with its own requests and children alive at once.
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let d = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&d, || {
+                    for i in 0..300 {
+                        let _root = tracing::info_span!("GET /many", t, i).entered();
+                        let _a = tracing::info_span!("a").entered();
+                        let _b = tracing::info_span!("b").entered();
+                        if i % 100 == 0 {
+                            tracing::error!("boom");
+                        }
+                    }
+                })
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    obs.flush(Duration::from_secs(10)).unwrap();
+    let spans = obs
+        .store()
+        .unwrap()
+        .query(tta_observability::storage::TraceQuery::default())
+        .unwrap();
+    let named = |n: &str| spans.iter().filter(|s| s.name == n).collect::<Vec<_>>();
+    let (root, early, late) = (
+        named("GET /move"),
+        named("early child"),
+        named("late child"),
+    );
+    assert_eq!(
+        (root.len(), early.len(), late.len()),
+        (1, 1, 1),
+        "{:?} {:?}",
+        spans.iter().map(|s| &s.name).collect::<Vec<_>>(),
+        obs.pipeline().unwrap().stats()
+    );
+    let root = root[0];
+    assert!(
+        root.is_error(),
+        "the error event from another thread counts"
+    );
+    for child in [early[0], late[0]] {
+        assert_eq!(child.trace_id, root.trace_id);
+        assert_eq!(child.parent_span_id, Some(root.span_id));
+    }
+    // Every thread kept exactly its three failing requests, each whole (root, a, b), with
+    // each child under the span that was current when it started.
+    let many = named("GET /many");
+    assert_eq!(many.len(), 12);
+    for r in many {
+        let trace: Vec<_> = spans.iter().filter(|s| s.trace_id == r.trace_id).collect();
+        assert_eq!(trace.len(), 3, "{trace:#?}");
+        let a = trace.iter().find(|s| s.name == "a").unwrap();
+        let b = trace.iter().find(|s| s.name == "b").unwrap();
+        assert_eq!(a.parent_span_id, Some(r.span_id));
+        assert_eq!(b.parent_span_id, Some(a.span_id));
+    }
+    let m = obs.metrics().metrics("GET /many").unwrap();
+    assert_eq!(m.total_executions, 1200);
+    obs.shutdown(Duration::from_secs(5));
+}
