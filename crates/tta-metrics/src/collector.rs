@@ -408,6 +408,11 @@ struct FamilyEntry {
     family: Arc<Family>,
 }
 
+/// Where a primitive's execution statistics are, remembered between calls of
+/// [`MetricsCollector::record_execution_hinted`]. Starts empty; shared between threads.
+#[derive(Debug, Default)]
+pub struct ExecutionHint(AtomicU64);
+
 struct Execution {
     name: Arc<str>,
     successes: AtomicU64,
@@ -817,6 +822,45 @@ impl MetricsCollector {
     /// recorded. Returns whether the execution was recorded (`false` also when disabled).
     /// Lock-free and allocation-free for a known name.
     pub fn record_execution(&self, name: &str, duration_ms: f64, success: bool) -> bool {
+        self.record_execution_with(None, name, duration_ms, success)
+    }
+
+    /// [`record_execution`](Self::record_execution) for a caller that records the same name
+    /// again and again: `hint` remembers where the name's statistics are, so later calls skip
+    /// hashing and looking up the name. Any hint works with any name and collector (a hint
+    /// pointing elsewhere, e.g. shared by two names, is checked against the name, and
+    /// updated); the result is always the same as `record_execution`'s.
+    ///
+    /// ```
+    /// use tta_metrics::{ExecutionHint, MetricsCollector, MetricsConfig};
+    /// let collector = MetricsCollector::new(MetricsConfig::default())?;
+    /// let hint = ExecutionHint::default();
+    /// for _ in 0..3 {
+    ///     collector.record_execution_hinted(&hint, "checkout", 1.5, true);
+    /// }
+    /// collector.record_execution_hinted(&hint, "login", 0.5, false);
+    /// assert_eq!(collector.metrics("checkout").unwrap().total_executions, 3);
+    /// assert_eq!(collector.metrics("login").unwrap().failures, 1);
+    /// # Ok::<(), tta_metrics::MetricsError>(())
+    /// ```
+    #[inline]
+    pub fn record_execution_hinted(
+        &self,
+        hint: &ExecutionHint,
+        name: &str,
+        duration_ms: f64,
+        success: bool,
+    ) -> bool {
+        self.record_execution_with(Some(hint), name, duration_ms, success)
+    }
+
+    fn record_execution_with(
+        &self,
+        hint: Option<&ExecutionHint>,
+        name: &str,
+        duration_ms: f64,
+        success: bool,
+    ) -> bool {
         if !self.enabled() {
             return false;
         }
@@ -824,8 +868,27 @@ impl MetricsCollector {
             self.rejected_values.fetch_add(1, Ordering::Relaxed);
             return false;
         }
-        let Some(exec) = self.execution(name) else {
-            return false;
+        let hinted = hint.and_then(|h| {
+            let id = h.0.load(Ordering::Relaxed).checked_sub(1)?;
+            self.executions
+                .get(id as usize)
+                .filter(|e| *e.name == *name)
+        });
+        let exec = match hinted {
+            Some(e) => e,
+            None => {
+                let Some((id, e)) = self.execution(name) else {
+                    return false;
+                };
+                // Only an entry under the name itself is remembered: one under a `hash:`
+                // bucket is found through the limiter each time, as without a hint.
+                if let Some(h) = hint
+                    && *e.name == *name
+                {
+                    h.0.store(id as u64 + 1, Ordering::Relaxed);
+                }
+                e
+            }
         };
         exec.durations.record(duration_ms);
         if success {
@@ -836,10 +899,10 @@ impl MetricsCollector {
         true
     }
 
-    fn execution(&self, name: &str) -> Option<&Execution> {
+    fn execution(&self, name: &str) -> Option<(usize, &Execution)> {
         let hv = self.limiter.label_hash(name);
-        if let Some(e) = self.executions.find(hv.get(), |e| *e.name == *name) {
-            return Some(e);
+        if let Some(found) = self.executions.find_with_id(hv.get(), |e| *e.name == *name) {
+            return Some(found);
         }
         let admitted = self.limiter.admit_hashed(
             PRIMITIVE_LABEL,
@@ -863,7 +926,10 @@ impl MetricsCollector {
                 })
             },
         ) {
-            Insert::Found(e) | Insert::Inserted(e) => Some(e),
+            // The entry's id (only this slower path pays for the second probe).
+            Insert::Found(e) | Insert::Inserted(e) => {
+                self.executions.find_with_id(h, |x| std::ptr::eq(x, e))
+            }
             // Only after the limit was lowered below what is recorded; count it as rejected.
             Insert::Refused | Insert::Full => {
                 self.rejected_values.fetch_add(1, Ordering::Relaxed);

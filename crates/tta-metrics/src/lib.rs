@@ -95,9 +95,9 @@ mod names;
 mod prometheus;
 
 pub use collector::{
-    Counter, EXECUTION_DURATION_METRIC, EXECUTIONS_METRIC, ExecutionMetrics, ExecutionTotals,
-    Gauge, Histogram, MAX_LABELS, MAX_METRIC_NAMES, MAX_SERIES, MetricKey, MetricKind,
-    MetricsCollector, OVERFLOW_LABEL, PRIMITIVE_LABEL,
+    Counter, EXECUTION_DURATION_METRIC, EXECUTIONS_METRIC, ExecutionHint, ExecutionMetrics,
+    ExecutionTotals, Gauge, Histogram, MAX_LABELS, MAX_METRIC_NAMES, MAX_SERIES, MetricKey,
+    MetricKind, MetricsCollector, OVERFLOW_LABEL, PRIMITIVE_LABEL,
 };
 pub use config::{MAX_EXPORT_INTERVAL_SECONDS, MetricsConfig};
 pub use error::MetricsError;

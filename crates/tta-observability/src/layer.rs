@@ -17,6 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tta_core::{
     AttributeValue, SharedStr, Span, SpanId, SpanKind, SpanStatus, TraceId, TraceParent, TraceState,
 };
+use tta_metrics::ExecutionHint;
 use tta_sampling::{ParentContext, SamplingDecision, SamplingReason, SamplingResult, Threshold};
 
 use crate::Observability;
@@ -68,6 +69,16 @@ pub struct TtaLayer {
     obs: Observability,
     clock: Arc<SpanClock>,
     spans: SpanTable<SpanState>,
+    /// Where each span name's execution statistics are, by the name's address: spares
+    /// `record_execution` hashing and looking up the name at every close.
+    exec_hints: Arc<[ExecutionHint]>,
+}
+
+/// Execution hints per layer (a power of two). Names sharing a hint still record right.
+const EXEC_HINTS: usize = 64;
+
+fn exec_hints() -> Arc<[ExecutionHint]> {
+    (0..EXEC_HINTS).map(|_| ExecutionHint::default()).collect()
 }
 
 impl TtaLayer {
@@ -78,6 +89,7 @@ impl TtaLayer {
             obs,
             clock: Arc::new(SpanClock::new()),
             spans: SpanTable::new(),
+            exec_hints: exec_hints(),
         }
     }
 }
@@ -90,6 +102,7 @@ impl Clone for TtaLayer {
             obs: self.obs.clone(),
             clock: Arc::clone(&self.clock),
             spans: SpanTable::new(),
+            exec_hints: Arc::clone(&self.exec_hints),
         }
     }
 }
@@ -103,11 +116,13 @@ struct SpanState {
     /// The span's name (from its callsite).
     name: &'static str,
     trace_id: TraceId,
-    span_id: SpanId,
+    /// Drawn when first needed (a child starts, or the span is kept): most spans of a
+    /// dropped trace never need one.
+    span_id: Option<SpanId>,
     parent: Option<SpanId>,
-    /// The counter reading at the start (durations are counter deltas).
+    /// The counter reading at the start (durations are counter deltas; the wall-clock start
+    /// is only worked out for spans that are kept).
     start_raw: u64,
-    start_unix_nanos: u64,
     /// The head decision's threshold when the head kept the trace.
     threshold: Option<u64>,
     /// Whether the head kept the trace (a parent-based decision may keep it without `th`).
@@ -274,7 +289,7 @@ where
             self.spans.with(p, |s| {
                 (
                     s.trace_id,
-                    s.span_id,
+                    *s.span_id.get_or_insert_with(SpanId::random),
                     s.threshold,
                     (s.head_sampled, s.head_reason),
                     s.root.unwrap_or(p),
@@ -299,10 +314,9 @@ where
             SpanState {
                 name: attrs.metadata().name(),
                 trace_id,
-                span_id: SpanId::random(),
+                span_id: None,
                 parent,
                 start_raw,
-                start_unix_nanos: self.clock.unix_nanos(start_raw),
                 threshold,
                 head_sampled: head_reason.0,
                 head_reason: head_reason.1,
@@ -363,23 +377,25 @@ impl TtaLayer {
     /// A span ended: record its execution and route it (see the type's docs).
     fn close(&self, state: &mut SpanState, end_raw: u64) {
         let duration_nanos = self.clock.elapsed_nanos(state.start_raw, end_raw);
-        let end = state.start_unix_nanos.saturating_add(duration_nanos);
         let inner = &self.obs.inner;
         let duration_ms = duration_nanos as f64 / 1e6;
+        let hint = &self.exec_hints[(state.name.as_ptr() as usize >> 3) & (EXEC_HINTS - 1)];
         inner
             .metrics
-            .record_execution(state.name, duration_ms, !state.error);
+            .record_execution_hinted(hint, state.name, duration_ms, !state.error);
         let Some(pipeline) = &inner.pipeline else {
             return;
         };
         match (state.local.take(), state.root) {
             // A local root: decide the whole local trace now, by the tail rules. The root's
             // span record is only built when the trace is kept.
-            (Some(local), _) => self.finish_local_trace(pipeline, local, state, end, duration_ms),
+            (Some(local), _) => {
+                self.finish_local_trace(pipeline, local, state, duration_nanos, duration_ms)
+            }
             // A child: held by its root until the root ends (the root's slot is locked
             // while this one is; a root never locks a child's, so the order is fixed).
             (None, Some(root_id)) => {
-                let finished = into_span(state, end, &inner.service);
+                let finished = self.span_record(state, duration_nanos);
                 match self.hold(root_id, finished) {
                     Route::Held => {}
                     Route::Submit(spans) => {
@@ -390,34 +406,36 @@ impl TtaLayer {
                 }
             }
             (None, None) => {
-                pipeline.submit(into_span(state, end, &inner.service));
+                pipeline.submit(self.span_record(state, duration_nanos));
             }
         }
     }
 }
 
-/// The span record of a finished span (its attributes are moved out of `state`).
-fn into_span(state: &mut SpanState, end: u64, service: &SharedStr) -> Span {
-    Span {
-        trace_id: state.trace_id,
-        span_id: state.span_id,
-        parent_span_id: state.parent,
-        name: SharedStr::from_static(state.name),
-        service: service.clone(),
-        kind: state.kind,
-        start_unix_nanos: state.start_unix_nanos,
-        end_unix_nanos: end,
-        status: if state.error {
-            SpanStatus::Error(SharedStr::from_static("error"))
-        } else {
-            SpanStatus::Unset
-        },
-        attributes: std::mem::take(&mut state.attributes).into_vec(),
-        sampling_threshold: state.threshold,
-    }
-}
-
 impl TtaLayer {
+    /// The span record of a finished span that lasted `duration_nanos` (its attributes are
+    /// moved out of `state`).
+    fn span_record(&self, state: &mut SpanState, duration_nanos: u64) -> Span {
+        let start = self.clock.unix_nanos(state.start_raw);
+        Span {
+            trace_id: state.trace_id,
+            span_id: *state.span_id.get_or_insert_with(SpanId::random),
+            parent_span_id: state.parent,
+            name: SharedStr::from_static(state.name),
+            service: self.obs.inner.service.clone(),
+            kind: state.kind,
+            start_unix_nanos: start,
+            end_unix_nanos: start.saturating_add(duration_nanos),
+            status: if state.error {
+                SpanStatus::Error(SharedStr::from_static("error"))
+            } else {
+                SpanStatus::Unset
+            },
+            attributes: std::mem::take(&mut state.attributes).into_vec(),
+            sampling_threshold: state.threshold,
+        }
+    }
+
     /// The head decision for a span with no parent in this process: a new trace, or one
     /// continued from a W3C `traceparent` field. Returns the trace id, the remote parent,
     /// the kept threshold and (sampled, reason).
@@ -494,13 +512,12 @@ impl TtaLayer {
         pipeline: &tta_export::SpanPipeline,
         local: LocalTrace,
         root: &mut SpanState,
-        end: u64,
+        duration_nanos: u64,
         duration_ms: f64,
     ) {
-        let service = &self.obs.inner.service;
         if local.spilled {
             // The trace buffer holds the rest of this trace and decides it.
-            pipeline.submit(into_span(root, end, service));
+            pipeline.submit(self.span_record(root, duration_nanos));
             return;
         }
         let head = SamplingResult {
@@ -523,7 +540,7 @@ impl TtaLayer {
             return;
         }
         let mut spans = local.spans;
-        spans.push(into_span(root, end, service));
+        spans.push(self.span_record(root, duration_nanos));
         let th = result.threshold.map(|t| t.raw());
         for s in &mut spans {
             s.sampling_threshold = th;

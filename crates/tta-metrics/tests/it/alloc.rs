@@ -16,6 +16,8 @@ fn known_series_record_without_allocating() {
     collector.gauge("queue_depth", &labels).set(1.0);
     collector.histogram("latency_ms", &labels).record(1.0);
     collector.record_execution("primitive_a", 1.0, true);
+    let hint = tta_metrics::ExecutionHint::default();
+    collector.record_execution_hinted(&hint, "primitive_a", 1.0, true);
     let ((), allocs) = allocations_in(|| {
         for i in 0..1_000 {
             collector.counter("requests_total", &labels).increment(1);
@@ -27,6 +29,7 @@ fn known_series_record_without_allocating() {
                 .histogram("latency_ms", &labels)
                 .record(f64::from(i));
             collector.record_execution("primitive_a", f64::from(i), i % 2 == 0);
+            collector.record_execution_hinted(&hint, "primitive_a", 1.0, true);
         }
     });
     assert_eq!(allocs, 0, "known-series records allocated");
@@ -36,7 +39,7 @@ fn known_series_record_without_allocating() {
             .metrics("primitive_a")
             .expect("recorded")
             .total_executions,
-        1_001
+        2_002
     );
 }
 

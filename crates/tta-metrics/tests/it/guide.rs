@@ -216,3 +216,67 @@ fn too_many_series_go_to_the_overflow_series() {
         Some(tta_core::MetricValue::Counter(100))
     );
 }
+
+/// A hint only saves the name lookup: shared between names, reused across collectors, or
+/// pointing at a name past the limit, every call records exactly what `record_execution`
+/// would have.
+#[test]
+fn hinted_executions_record_like_plain_ones() {
+    use tta_metrics::ExecutionHint;
+
+    let config = MetricsConfig {
+        max_label_values: 2,
+        ..MetricsConfig::default()
+    };
+    let hinted = MetricsCollector::new(config.clone()).unwrap();
+    let plain = MetricsCollector::new(config).unwrap();
+    let other = collector();
+    let shared = ExecutionHint::default();
+    // Five names through one hint, alternating, past a limit of two names.
+    let names = ["a", "b", "c", "d", "a", "e", "b", "b", "a"];
+    for (i, name) in names.iter().cycle().take(90).enumerate() {
+        let ok = i % 3 != 0;
+        let ms = i as f64;
+        assert_eq!(
+            hinted.record_execution_hinted(&shared, name, ms, ok),
+            plain.record_execution(name, ms, ok)
+        );
+        // The same hint, used with another collector in between.
+        assert!(other.record_execution_hinted(&shared, "z", 1.0, true));
+    }
+    assert!(!hinted.record_execution_hinted(&shared, "a", f64::NAN, true));
+    assert!(!plain.record_execution("a", f64::NAN, true));
+    // Names past the limit land in `hash:` buckets keyed per collector: compare the kept
+    // names one by one and the rest through the totals.
+    let kept = |c: &MetricsCollector| {
+        c.names()
+            .into_iter()
+            .filter(|n| !n.starts_with("hash:"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kept(&hinted), ["a", "b"]);
+    assert_eq!(kept(&plain), ["a", "b"]);
+    for name in kept(&hinted) {
+        let (h, p) = (
+            hinted.metrics(&name).unwrap(),
+            plain.metrics(&name).unwrap(),
+        );
+        assert_eq!(
+            (
+                h.total_executions,
+                h.successes,
+                h.failures,
+                h.max_duration_ms
+            ),
+            (
+                p.total_executions,
+                p.successes,
+                p.failures,
+                p.max_duration_ms
+            ),
+            "{name}"
+        );
+    }
+    assert_eq!(hinted.totals(), plain.totals());
+    assert_eq!(other.metrics("z").unwrap().total_executions, 90);
+}
