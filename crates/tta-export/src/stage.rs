@@ -9,7 +9,6 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, select};
 use tta_core::{Clock, Span};
 use tta_sampling::{CompositeSampler, SamplingConfig, TraceBuffer, TraceBufferStats};
 
-use crate::stats::add;
 use crate::worker::{Batch, Shared};
 
 /// What decides which spans are kept: the trace buffer plus the sampler, behind a small seam
@@ -17,6 +16,11 @@ use crate::worker::{Batch, Shared};
 pub(crate) trait Assembler: Send + 'static {
     /// Takes one span; appends spans of traces that are now decided and kept to `out`.
     fn add(&mut self, span: Span, now_unix_nanos: u64, out: &mut Vec<Span>);
+    /// Decides a span that needs no buffering in place: `true` if it is kept as it is (the
+    /// caller moves it to the batch), `false` if it must go through [`add`](Self::add).
+    fn try_pass(&mut self, _span: &mut Span) -> bool {
+        false
+    }
     /// Decides traces whose time is up.
     fn poll(&mut self, now_unix_nanos: u64, out: &mut Vec<Span>);
     /// Decides every buffered trace now.
@@ -46,10 +50,14 @@ impl SamplerStage {
 }
 
 impl Assembler for SamplerStage {
-    #[inline]
+    #[inline(always)]
     fn add(&mut self, span: Span, now_unix_nanos: u64, out: &mut Vec<Span>) {
         self.buffer
             .add_flat(span, now_unix_nanos, &self.sampler, out);
+    }
+    #[inline(always)]
+    fn try_pass(&mut self, span: &mut Span) -> bool {
+        self.buffer.try_pass_through(span, &self.sampler)
     }
     fn poll(&mut self, now_unix_nanos: u64, out: &mut Vec<Span>) {
         self.buffer.poll_flat(now_unix_nanos, &self.sampler, out);
@@ -124,6 +132,8 @@ pub(crate) struct Stage<A> {
     pub(crate) published: Option<Instant>,
     /// Spans taken off the queue (this thread is the only writer of the shared counter).
     pub(crate) received: u64,
+    /// Kept spans moved into batches (this thread is the only writer of the shared counter).
+    pub(crate) kept_count: u64,
 }
 
 /// Spans taken from the queue per clock read.
@@ -173,6 +183,7 @@ impl<A: Assembler> Stage<A> {
             unsent_spans: 0,
             published: None,
             received: 0,
+            kept_count: 0,
         }
     }
 
@@ -255,7 +266,7 @@ impl<A: Assembler> Stage<A> {
         let mut now = 0;
         while took < limit {
             match self.spans.try_recv() {
-                Ok(span) => {
+                Ok(mut span) => {
                     if took.is_multiple_of(BURST) {
                         // One clock read per burst; each span is counted as it leaves
                         // the queue, so `stats()` never misses one.
@@ -263,7 +274,12 @@ impl<A: Assembler> Stage<A> {
                     }
                     took += 1;
                     self.count_received();
-                    self.take(span, now);
+                    // Most spans are decided in place and moved once, into the batch.
+                    if self.asm.try_pass(&mut span) {
+                        self.push_kept(span);
+                    } else {
+                        self.take(span, now);
+                    }
                 }
                 Err(crossbeam_channel::TryRecvError::Empty) => break,
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
@@ -298,9 +314,30 @@ impl<A: Assembler> Stage<A> {
             .store(self.received, std::sync::atomic::Ordering::Relaxed);
     }
 
+    fn count_kept(&mut self, n: u64) {
+        self.kept_count += n;
+        // Single writer, as for `received`: a store instead of an atomic add.
+        self.shared
+            .counters
+            .kept_spans
+            .store(self.kept_count, Ordering::Relaxed);
+    }
+
+    /// Moves a span the assembler kept in place into the current batch.
+    #[inline(always)]
+    fn push_kept(&mut self, span: Span) {
+        let before = self.current.len();
+        if before == 0 && self.current.capacity() == 0 {
+            self.current.reserve(self.batch_size);
+        }
+        self.current.push(span);
+        self.added(before);
+    }
+
     /// Hands one span to the assembler, which appends kept spans straight to the current
-    /// batch (the caller counts the span in `received`).
-    #[inline]
+    /// batch (the caller counts the span in `received`). In line, like the assembler's
+    /// `add`, so the span is not copied once more per call.
+    #[inline(always)]
     fn take(&mut self, span: Span, now: u64) {
         let before = self.current.len();
         if before == 0 && self.current.capacity() == 0 {
@@ -315,10 +352,7 @@ impl<A: Assembler> Stage<A> {
     /// Accounts for kept spans the assembler appended to the current batch (which held
     /// `before` spans) and cuts full batches.
     fn added(&mut self, before: usize) {
-        add(
-            &self.shared.counters.kept_spans,
-            (self.current.len() - before) as u64,
-        );
+        self.count_kept((self.current.len() - before) as u64);
         if before == 0 {
             self.current_since = Some(Instant::now());
         }
@@ -351,7 +385,7 @@ impl<A: Assembler> Stage<A> {
     /// Moves `spans` (decided and kept) into the current batch, cutting full batches;
     /// returns the emptied vector for reuse.
     fn absorb_from(&mut self, mut spans: Vec<Span>) -> Vec<Span> {
-        add(&self.shared.counters.kept_spans, spans.len() as u64);
+        self.count_kept(spans.len() as u64);
         let mut rest = spans.drain(..);
         while rest.len() > 0 {
             if self.current.len() >= self.batch_size {

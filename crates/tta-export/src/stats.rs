@@ -191,8 +191,9 @@ impl<T> std::ops::Deref for Padded<T> {
 
 /// Pipeline-wide counters shared by the producers, the stage and the workers.
 ///
-/// The two written once per span by different threads, `received` (the stage) and
-/// `dropped_queue_full` (producers while the queue is full), sit on cache lines of their own.
+/// The ones written once per span or trace by different threads sit on cache lines of their
+/// own: `received` and `kept_spans` (the stage), `dropped_queue_full` (producers while the
+/// queue is full) and `decided_out` (every trace the tracing layer drops).
 pub(crate) struct Counters {
     pub(crate) received: Padded<AtomicU64>,
     pub(crate) dropped_queue_full: Padded<AtomicU64>,
@@ -201,8 +202,9 @@ pub(crate) struct Counters {
     pub(crate) waited_full: AtomicU64,
     pub(crate) sampled_out: AtomicU64,
     /// Spans of traces the caller decided to drop before submitting (`record_sampled_out`).
-    pub(crate) decided_out: AtomicU64,
-    pub(crate) kept_spans: AtomicU64,
+    pub(crate) decided_out: Padded<AtomicU64>,
+    /// Written by the stage alone (a plain store of its own count).
+    pub(crate) kept_spans: Padded<AtomicU64>,
     pub(crate) buffered_spans: AtomicU64,
     pub(crate) exported_spans: AtomicU64,
     pub(crate) exported_batches: AtomicU64,
@@ -225,8 +227,8 @@ impl Counters {
             dropped_after_shutdown: AtomicU64::new(0),
             waited_full: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
-            decided_out: AtomicU64::new(0),
-            kept_spans: AtomicU64::new(0),
+            decided_out: Padded(AtomicU64::new(0)),
+            kept_spans: Padded(AtomicU64::new(0)),
             buffered_spans: AtomicU64::new(0),
             exported_spans: AtomicU64::new(0),
             exported_batches: AtomicU64::new(0),

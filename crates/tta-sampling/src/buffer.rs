@@ -420,6 +420,7 @@ impl TraceBuffer {
     /// assert_eq!(out.len(), 2);
     /// assert_eq!(out[0].sampling_threshold, Some(0)); // kept for its error: th:0
     /// ```
+    #[inline(always)]
     pub fn add_flat(
         &mut self,
         span: Span,
@@ -427,6 +428,11 @@ impl TraceBuffer {
         sampler: &CompositeSampler,
         out: &mut Vec<Span>,
     ) {
+        let mut span = span;
+        if self.try_pass_through(&mut span, sampler) {
+            out.push(span);
+            return;
+        }
         self.add_to(span, now_unix_nanos, sampler, &mut Sink::Spans(out));
     }
 
@@ -440,8 +446,13 @@ impl TraceBuffer {
         self.stats.spans_received += 1;
         let trace_id = span.trace_id;
         let extra = span_extra_bytes(&span);
-        // The span itself is moved only once, into its slot (or to `out`).
-        let mut entry = self.index.get(&trace_id).copied();
+        // The span itself is moved only once, into its slot (or to `out`). While nothing is
+        // buffered (everything kept passes straight through), no lookup is needed.
+        let mut entry = if self.index.is_empty() {
+            None
+        } else {
+            self.index.get(&trace_id).copied()
+        };
         if entry.is_none() && certainly_kept(&span, sampler) {
             self.pass_through(span, sampler, out);
             return;
@@ -503,8 +514,42 @@ impl TraceBuffer {
     /// whatever the tail rules say, the trace is kept with threshold 0, so it is not
     /// buffered. A root counts as its trace's decision (the tail rules see the root alone,
     /// which only changes the reason counted).
-    fn pass_through(&mut self, span: Span, sampler: &CompositeSampler, out: &mut Sink<'_>) {
-        let mut span = span;
+    /// The common case, decided in place: nothing is buffered and `span` is certainly kept
+    /// (the sampler keeps everything, or the span carries `th:0`). Then the span is counted,
+    /// marked kept (`th:0`) and `true` returned: the caller moves it to its output as it
+    /// would a span [`add_flat`](Self::add_flat) emits. Otherwise nothing changes and the
+    /// span must go through `add_flat`. Working on the span in place spares copying its ~170
+    /// bytes through every call on the way.
+    ///
+    /// ```
+    /// use tta_core::{Span, TraceId};
+    /// use tta_sampling::{CompositeSampler, SamplingConfig, TraceBuffer};
+    ///
+    /// let all = SamplingConfig { default_rate: 1.0, adaptive_enabled: false, ..Default::default() };
+    /// let mut buffer = TraceBuffer::new(&all);
+    /// let mut span = Span { trace_id: TraceId::random(), ..Default::default() };
+    /// assert!(buffer.try_pass_through(&mut span, &CompositeSampler::new(all.clone())));
+    /// assert_eq!(span.sampling_threshold, Some(0));
+    ///
+    /// let some = SamplingConfig { default_rate: 0.5, ..all };
+    /// let mut span = Span { trace_id: TraceId::random(), ..Default::default() };
+    /// assert!(!buffer.try_pass_through(&mut span, &CompositeSampler::new(some)));
+    /// ```
+    #[inline(always)]
+    pub fn try_pass_through(&mut self, span: &mut Span, sampler: &CompositeSampler) -> bool {
+        if !(self.index.is_empty() && certainly_kept(span, sampler)) {
+            return false;
+        }
+        self.stats.spans_received += 1;
+        let _ = self.pass_decision(span, sampler);
+        span.sampling_threshold = Some(Threshold::ALWAYS.raw());
+        true
+    }
+
+    /// The decision for a span passed straight through (see [`certainly_kept`]), with the
+    /// buffer's counters updated; a root also counts as its trace decided.
+    #[inline]
+    fn pass_decision(&mut self, span: &Span, sampler: &CompositeSampler) -> SamplingResult {
         let result = if span.parent_span_id.is_none() {
             let head = SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS));
             let result = sampler.should_sample_tail(
@@ -521,9 +566,15 @@ impl TraceBuffer {
         } else {
             SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS))
         };
-        span.sampling_threshold = Some(Threshold::ALWAYS.raw());
         self.stats.spans_kept += 1;
         self.stats.spans_passed_through += 1;
+        result
+    }
+
+    fn pass_through(&mut self, span: Span, sampler: &CompositeSampler, out: &mut Sink<'_>) {
+        let mut span = span;
+        let result = self.pass_decision(&span, sampler);
+        span.sampling_threshold = Some(Threshold::ALWAYS.raw());
         match out {
             Sink::Traces(out) => out.push(DecidedTrace {
                 trace_id: span.trace_id,

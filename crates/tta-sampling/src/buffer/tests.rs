@@ -377,3 +377,42 @@ fn traces_kept_with_probability_one_pass_through_unbuffered() {
         st.spans_kept + st.spans_dropped + st.buffered_spans as u64
     );
 }
+
+/// The in-place pass-through only applies while nothing is buffered: once a trace waits in
+/// the buffer, even a sampler that keeps everything sends spans through `add_flat`, which
+/// joins a buffered trace's span to it and still passes other traces' spans through.
+#[test]
+fn pass_through_in_place_only_while_nothing_is_buffered() {
+    let c = config();
+    let (s, mut b, _) = setup(&c);
+    let keep_all = CompositeSampler::new(SamplingConfig {
+        default_rate: 1.0,
+        ..c.clone()
+    });
+    let mut flat = Vec::new();
+    // Nothing buffered: decided in place, counted, marked th:0.
+    let mut free = span(1, None, false, 1);
+    assert!(b.try_pass_through(&mut free, &keep_all));
+    assert_eq!(free.sampling_threshold, Some(0));
+    assert_eq!(
+        (b.stats().spans_received, b.stats().spans_passed_through),
+        (1, 1)
+    );
+    // A trace waits in the buffer (rate 0, not yet decided).
+    b.add_flat(span(2, Some(7), false, 1), 0, &s, &mut flat);
+    assert_eq!(b.stats().buffered_spans, 1);
+    let mut joining = span(2, None, true, 1);
+    assert!(!b.try_pass_through(&mut joining, &keep_all));
+    assert_eq!(joining.sampling_threshold, None, "unchanged when refused");
+    let mut other = span(3, None, false, 1);
+    assert!(!b.try_pass_through(&mut other, &keep_all));
+    b.add_flat(joining, 0, &keep_all, &mut flat);
+    b.add_flat(other, 0, &keep_all, &mut flat);
+    // The other trace passed through; the joining root waits with its trace.
+    assert_eq!(flat.len(), 1);
+    assert_eq!(flat[0].trace_id, TraceId::from_u128(3));
+    assert_eq!(b.stats().buffered_spans, 2);
+    b.flush_all_flat(&keep_all, &mut flat);
+    assert_eq!(flat.len(), 3);
+    assert_eq!(b.stats().spans_received, 4);
+}
