@@ -261,6 +261,19 @@ impl TtaLayer {
     }
 }
 
+/// The span a new span or an event belongs to, as the registry sees it: the explicit
+/// parent, or (for a contextual one) the current span of this thread.
+fn enclosing<S>(explicit: Option<&Id>, contextual: bool, ctx: &Context<'_, S>) -> Option<u64>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    match explicit {
+        Some(p) => Some(p.into_u64()),
+        None if contextual => ctx.current_span().id().map(Id::into_u64),
+        None => None,
+    }
+}
+
 impl<S> tracing_subscriber::Layer<S> for TtaLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -277,14 +290,7 @@ where
         };
         attrs.record(&mut visitor);
 
-        // The parent as the registry sees it: explicit, or the current span of this thread.
-        let parent_id = if let Some(p) = attrs.parent() {
-            Some(p.into_u64())
-        } else if attrs.is_contextual() {
-            ctx.current_span().id().map(Id::into_u64)
-        } else {
-            None
-        };
+        let parent_id = enclosing(attrs.parent(), attrs.is_contextual(), &ctx);
         let inherited = parent_id.and_then(|p| {
             self.spans.with(p, |s| {
                 (
@@ -348,14 +354,7 @@ where
         if *event.metadata().level() != Level::ERROR {
             return;
         }
-        let span = if let Some(p) = event.parent() {
-            Some(p.into_u64())
-        } else if event.is_contextual() {
-            ctx.current_span().id().map(Id::into_u64)
-        } else {
-            None
-        };
-        if let Some(span) = span {
+        if let Some(span) = enclosing(event.parent(), event.is_contextual(), &ctx) {
             self.spans.with(span, |state| state.error = true);
         }
     }

@@ -18,6 +18,15 @@ fn runtime(dir: &std::path::Path, rate: f64) -> Observability {
         .unwrap()
 }
 
+/// Every span in the store once everything accepted has been exported.
+fn flushed_spans(obs: &Observability) -> Vec<tta_observability::core::Span> {
+    obs.flush(Duration::from_secs(10)).unwrap();
+    obs.store()
+        .unwrap()
+        .query(tta_observability::storage::TraceQuery::default())
+        .unwrap()
+}
+
 /// A root with a sampled remote parent follows the caller (parent-based) even at a tiny
 /// rate, continues its trace id, and is exported without waiting for a root that lives in
 /// another service.
@@ -108,17 +117,12 @@ fn local_decisions_drop_quietly_and_keep_errors_whole() {
             }
         }
     });
-    obs.flush(Duration::from_secs(10)).unwrap();
+    let stored = flushed_spans(&obs);
     let stats = obs.pipeline().unwrap().stats();
     assert_eq!(stats.submitted, 200);
     assert_eq!(stats.sampled_out, 198);
     assert_eq!(stats.exported_spans, 2);
     assert_eq!(stats.buffered_spans, 0);
-    let stored = obs
-        .store()
-        .unwrap()
-        .query(tta_observability::storage::TraceQuery::default())
-        .unwrap();
     assert_eq!(stored.len(), 2);
     assert!(stored.iter().any(|s| s.is_error()));
     obs.shutdown(Duration::from_secs(2));
@@ -154,12 +158,7 @@ fn span_fields_become_attributes() {
         child.record("rows", 3i64);
         let _leaf = tracing::info_span!("decode", db = "main").entered();
     });
-    obs.flush(Duration::from_secs(10)).unwrap();
-    let spans = obs
-        .store()
-        .unwrap()
-        .query(tta_observability::storage::TraceQuery::default())
-        .unwrap();
+    let spans = flushed_spans(&obs);
     let root = spans
         .iter()
         .find(|s| s.name == "GET /orders")
@@ -238,12 +237,7 @@ fn spans_crossing_threads_keep_their_traces() {
     for t in threads {
         t.join().unwrap();
     }
-    obs.flush(Duration::from_secs(10)).unwrap();
-    let spans = obs
-        .store()
-        .unwrap()
-        .query(tta_observability::storage::TraceQuery::default())
-        .unwrap();
+    let spans = flushed_spans(&obs);
     let named = |n: &str| spans.iter().filter(|s| s.name == n).collect::<Vec<_>>();
     let (root, early, late) = (
         named("GET /move"),
