@@ -276,3 +276,38 @@ fn spans_crossing_threads_keep_their_traces() {
     assert_eq!(m.total_executions, 1200);
     obs.shutdown(Duration::from_secs(5));
 }
+
+/// The layer's per-span work allocates nothing for a request whose trace is dropped: its
+/// state lives in the layer's table, short field values are stored inline, and the
+/// execution is recorded into a known name. (Counted on this thread, after a warm-up that
+/// sizes the registry's pool, the table and the metrics entry.)
+#[test]
+fn a_dropped_request_allocates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let obs = runtime(dir.path(), 0.0);
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(obs.layer()));
+    let request = || {
+        let _root = tracing::info_span!("GET /a", route = "/a", status = 200u64).entered();
+    };
+    tracing::dispatcher::with_default(&dispatch, || {
+        for _ in 0..1_000 {
+            request();
+        }
+        let ((), allocations) = tta_testkit::allocations_in(|| {
+            for _ in 0..10_000 {
+                request();
+            }
+        });
+        assert_eq!(allocations, 0, "allocations in 10^4 dropped requests");
+    });
+    let stats = obs.pipeline().unwrap().stats();
+    assert_eq!(
+        stats.sampled_out, 11_000,
+        "every request was decided and dropped"
+    );
+    assert_eq!(
+        obs.metrics().metrics("GET /a").unwrap().total_executions,
+        11_000
+    );
+    obs.shutdown(Duration::from_secs(2));
+}
