@@ -9,8 +9,8 @@
 //! close works on the state in place and then frees the slot. Nothing is allocated per span.
 //!
 //! The table grows in levels (each twice the size of the one before, allocated when first
-//! needed) so that it never refuses a span: a span goes to the first level with a free
-//! slot among the [`PROBE`] slots its id hashes to. Each slot's state sits behind its own
+//! needed), so it only refuses a span when about 4 million are alive at once: a span goes
+//! to the first level with a free slot among the [`PROBE`] slots its id hashes to. Each slot's state sits behind its own
 //! mutex, taken only by callbacks on that one span (its start, close, recorded fields and
 //! error events, and its children's closes adding to a local root's trace), so the lock is
 //! almost never contended; the key word lets a lookup skip other spans' slots without
