@@ -18,6 +18,15 @@ fn runtime(dir: &std::path::Path, rate: f64) -> Observability {
         .unwrap()
 }
 
+/// A runtime at head rate `rate` with a store in a temporary directory (kept alive by the
+/// returned guard), and a dispatcher with the registry and its layer.
+fn layered(rate: f64) -> (tempfile::TempDir, Observability, tracing::Dispatch) {
+    let dir = tempfile::tempdir().unwrap();
+    let obs = runtime(dir.path(), rate);
+    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(obs.layer()));
+    (dir, obs, dispatch)
+}
+
 /// Every span in the store once everything accepted has been exported.
 fn flushed_spans(obs: &Observability) -> Vec<tta_observability::core::Span> {
     obs.flush(Duration::from_secs(10)).unwrap();
@@ -192,9 +201,7 @@ fn span_fields_become_attributes() {
 /// the root from another thread marks the trace failed, so the whole trace is kept at rate 0.
 #[test]
 fn spans_crossing_threads_keep_their_traces() {
-    let dir = tempfile::tempdir().unwrap();
-    let obs = runtime(dir.path(), 0.0);
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(obs.layer()));
+    let (_dir, obs, dispatch) = layered(0.0);
     tracing::dispatcher::with_default(&dispatch, || {
         let root = tracing::info_span!("GET /move");
         let early = tracing::info_span!(parent: &root, "early child");
@@ -283,9 +290,7 @@ fn spans_crossing_threads_keep_their_traces() {
 /// sizes the registry's pool, the table and the metrics entry.)
 #[test]
 fn a_dropped_request_allocates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let obs = runtime(dir.path(), 0.0);
-    let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(obs.layer()));
+    let (_dir, obs, dispatch) = layered(0.0);
     let request = || {
         let _root = tracing::info_span!("GET /a", route = "/a", status = 200u64).entered();
     };
