@@ -264,12 +264,21 @@ fn submit(c: &mut Criterion) {
         let (_, ours_out, ours_dropped) = run_ours(producers, per);
         let (_, bsp_out, bsp_dropped, bsp_produced) = run_bsp_timed(producers, per);
         let suffix = if producers > 1 { "s" } else { "" };
+        // Every drop row stands beside BSP's drops in the same run.
+        let report = |name: &str, dropped: u64, goal: &str, met: bool| {
+            tta_benches::report_figure(
+                name,
+                dropped as f64,
+                "spans",
+                Some(("peer-otel-bsp", bsp_dropped as f64)),
+                goal,
+                met,
+            )
+        };
         let name = format!("export/drops_{producers}_producer{suffix}");
-        tta_benches::report_figure(
+        report(
             &name,
-            ours_dropped as f64,
-            "spans",
-            Some(("peer-otel-bsp", bsp_dropped as f64)),
+            ours_dropped,
             "0 drops where BSP drops",
             ours_dropped == 0,
         );
@@ -288,14 +297,7 @@ fn submit(c: &mut Criterion) {
         ] {
             let (_, out, dropped) = run_ours_paced(ExportConfig::default(), producers, per, pace);
             let name = format!("export/drops_{producers}_producer{suffix}_drop_when_full{tail}");
-            tta_benches::report_figure(
-                &name,
-                dropped as f64,
-                "spans",
-                Some(("peer-otel-bsp", bsp_dropped as f64)),
-                goal,
-                true,
-            );
+            report(&name, dropped, goal, true);
             let offered = pace.map_or("unpaced".to_owned(), |r| {
                 format!("offered {:.2} M spans/s", r * producers as f64 / 1e6)
             });

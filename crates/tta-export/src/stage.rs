@@ -327,13 +327,21 @@ impl<A: Assembler> Stage<A> {
             .store(self.kept_count, Ordering::Relaxed);
     }
 
-    /// Moves a span the assembler kept in place into the current batch.
+    /// The current batch's length before spans are added, with room for a whole batch
+    /// reserved when it is new.
     #[inline(always)]
-    fn push_kept(&mut self, span: Span) {
+    fn batch_len(&mut self) -> usize {
         let before = self.current.len();
         if before == 0 && self.current.capacity() == 0 {
             self.current.reserve(self.batch_size);
         }
+        before
+    }
+
+    /// Moves a span the assembler kept in place into the current batch.
+    #[inline(always)]
+    fn push_kept(&mut self, span: Span) {
+        let before = self.batch_len();
         self.current.push(span);
         self.added(before);
     }
@@ -343,10 +351,7 @@ impl<A: Assembler> Stage<A> {
     /// `add`, so the span is not copied once more per call.
     #[inline(always)]
     fn take(&mut self, span: Span, now: u64) {
-        let before = self.current.len();
-        if before == 0 && self.current.capacity() == 0 {
-            self.current.reserve(self.batch_size);
-        }
+        let before = self.batch_len();
         self.asm.add(span, now, &mut self.current);
         if self.current.len() != before {
             self.added(before);
