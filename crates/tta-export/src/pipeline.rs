@@ -11,7 +11,7 @@ use crossbeam_channel::{
 use tta_core::{Clock, Span, SystemClock};
 use tta_sampling::{CompositeSampler, SamplingConfig};
 
-use crate::stage::{Assembler, Control, SamplerStage, Stage, StageExit, StageInputs};
+use crate::stage::{Assembler, Control, Decided, SamplerStage, Stage, StageExit, StageInputs};
 use crate::stats::{Counters, ExporterCounters, add, get};
 use crate::worker::{Batch, Exec, Shared, Slot, run_bounded, worker_loop};
 use crate::{
@@ -37,7 +37,7 @@ struct Threads {
 pub struct SpanPipeline {
     spans_tx: Sender<Span>,
     /// Traces decided (and kept) by the caller, which skip the trace buffer.
-    decided_tx: Sender<Vec<Span>>,
+    decided_tx: Sender<Decided>,
     /// Wakes the sampler stage early when the queue fills faster than it drains.
     wake_tx: Sender<()>,
     /// Queue depth at which a producer wakes an idle stage.
@@ -334,7 +334,17 @@ impl SpanPipeline {
     /// threshold in `sampling_threshold`. Never blocks; a full queue drops them and counts.
     pub fn submit_decided(&self, spans: Vec<Span>) -> bool {
         let n = spans.len() as u64;
-        match self.decided_tx.try_send(spans) {
+        self.send_decided(Decided::Many(spans), n)
+    }
+
+    /// [`submit_decided`](Self::submit_decided) for a trace of one span: it travels
+    /// without a vector, so the caller allocates nothing for it.
+    pub fn submit_decided_span(&self, span: Span) -> bool {
+        self.send_decided(Decided::One(span), 1)
+    }
+
+    fn send_decided(&self, trace: Decided, n: u64) -> bool {
+        match self.decided_tx.try_send(trace) {
             Ok(()) => {
                 if self
                     .shared

@@ -11,6 +11,13 @@ use tta_sampling::{CompositeSampler, SamplingConfig, TraceBuffer, TraceBufferSta
 
 use crate::worker::{Batch, Shared};
 
+/// A trace the caller already decided to keep: a trace of one span travels without a
+/// vector of its own (no allocation on the caller's thread, none freed on the stage's).
+pub(crate) enum Decided {
+    One(Span),
+    Many(Vec<Span>),
+}
+
 /// What decides which spans are kept: the trace buffer plus the sampler, behind a small seam
 /// so the stage loop can be tested on its own.
 pub(crate) trait Assembler: Send + 'static {
@@ -102,7 +109,7 @@ pub(crate) struct StageInputs {
     /// Early wake-ups from producers.
     pub(crate) wake: Receiver<()>,
     /// Traces already decided by the caller.
-    pub(crate) decided: Receiver<Vec<Span>>,
+    pub(crate) decided: Receiver<Decided>,
 }
 
 pub(crate) struct Stage<A> {
@@ -111,7 +118,7 @@ pub(crate) struct Stage<A> {
     /// Early wake-ups from producers that found the span queue filling up.
     pub(crate) wake: Receiver<()>,
     /// Traces the caller already decided to keep; they skip the assembler.
-    pub(crate) decided: Receiver<Vec<Span>>,
+    pub(crate) decided: Receiver<Decided>,
     pub(crate) batches: Sender<Batch>,
     /// Generic rather than boxed: a span passed by value through a trait object is copied
     /// once more on every call.
@@ -462,10 +469,19 @@ impl<A: Assembler> Stage<A> {
     /// number of spans taken.
     fn drain_decided(&mut self) -> usize {
         let mut took = 0;
-        while let Ok(spans) = self.decided.try_recv() {
-            took += spans.len();
-            self.count_received_n(spans.len() as u64);
-            self.absorb_from(spans);
+        while let Ok(trace) = self.decided.try_recv() {
+            match trace {
+                Decided::One(span) => {
+                    took += 1;
+                    self.count_received_n(1);
+                    self.push_kept(span);
+                }
+                Decided::Many(spans) => {
+                    took += spans.len();
+                    self.count_received_n(spans.len() as u64);
+                    self.absorb_from(spans);
+                }
+            }
         }
         took
     }

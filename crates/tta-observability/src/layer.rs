@@ -23,7 +23,7 @@ use tta_sampling::{ParentContext, SamplingDecision, SamplingReason, SamplingResu
 use crate::Observability;
 use crate::overhead::INLINE_SAMPLE_EVERY;
 use clock::{REANCHOR_EVERY, SpanClock};
-use table::SpanTable;
+use table::{SlotState, SpanTable};
 
 /// Feeds `tracing` spans into an [`Observability`] runtime.
 ///
@@ -137,6 +137,33 @@ struct SpanState {
     local: Option<LocalTrace>,
 }
 
+impl Default for SpanState {
+    fn default() -> Self {
+        Self {
+            name: "",
+            trace_id: TraceId::default(),
+            span_id: None,
+            parent: None,
+            start_raw: 0,
+            threshold: None,
+            head_sampled: false,
+            head_reason: SamplingReason::HeadRate,
+            error: false,
+            kind: SpanKind::Internal,
+            attributes: Fields::new(),
+            root: None,
+            local: None,
+        }
+    }
+}
+
+impl SlotState for SpanState {
+    fn release(&mut self) {
+        self.attributes.clear();
+        self.local = None;
+    }
+}
+
 /// The finished spans of a local trace, held by its root until the root ends.
 #[derive(Default)]
 struct LocalTrace {
@@ -158,23 +185,33 @@ enum Route {
 type Fields = SmallVec<[(SharedStr, AttributeValue); INLINE_ATTRIBUTES]>;
 const INLINE_ATTRIBUTES: usize = 2;
 
-#[derive(Default)]
-struct FieldVisitor {
-    attributes: Fields,
+/// Collects a span's fields into `attributes` (its state's, in its slot, at the start).
+struct FieldVisitor<'a> {
+    attributes: &'a mut Fields,
     error: bool,
     kind: Option<SpanKind>,
     traceparent: Option<String>,
     tracestate: Option<String>,
 }
 
-impl FieldVisitor {
+impl<'a> FieldVisitor<'a> {
+    fn new(attributes: &'a mut Fields) -> Self {
+        Self {
+            attributes,
+            error: false,
+            kind: None,
+            traceparent: None,
+            tracestate: None,
+        }
+    }
+
     fn push(&mut self, field: &Field, value: AttributeValue) {
         self.attributes
             .push((SharedStr::from_static(field.name()), value));
     }
 }
 
-impl Visit for FieldVisitor {
+impl Visit for FieldVisitor<'_> {
     fn record_bool(&mut self, field: &Field, value: bool) {
         if field.name() == "error" {
             self.error |= value;
@@ -284,67 +321,26 @@ where
         if n.is_multiple_of(REANCHOR_EVERY) {
             self.clock.reanchor(start_raw);
         }
-        let mut visitor = FieldVisitor {
-            attributes: Fields::with_capacity(attrs.fields().len()),
-            ..FieldVisitor::default()
-        };
-        attrs.record(&mut visitor);
-
         let parent_id = enclosing(attrs.parent(), attrs.is_contextual(), &ctx);
-        let inherited = parent_id.and_then(|p| {
-            self.spans.with(p, |s| {
-                (
-                    s.trace_id,
-                    *s.span_id.get_or_insert_with(SpanId::random),
-                    s.threshold,
-                    (s.head_sampled, s.head_reason),
-                    s.root.unwrap_or(p),
-                )
-            })
+        // The state is set in its slot: nothing is built elsewhere and moved in.
+        self.spans.insert_with(id.into_u64(), |state| {
+            self.start(state, attrs, parent_id, start_raw)
         });
-        let mut root = None;
-        let (trace_id, parent, threshold, head_reason) = match inherited {
-            Some((trace_id, parent_id, threshold, reason, root_id)) => {
-                root = Some(root_id);
-                (trace_id, Some(parent_id), threshold, reason)
-            }
-            None => self.head_decision(&visitor),
-        };
-        let kind = visitor.kind.unwrap_or(if root.is_none() {
-            SpanKind::Server
-        } else {
-            SpanKind::Internal
-        });
-        self.spans.insert(
-            id.into_u64(),
-            SpanState {
-                name: attrs.metadata().name(),
-                trace_id,
-                span_id: None,
-                parent,
-                start_raw,
-                threshold,
-                head_sampled: head_reason.0,
-                head_reason: head_reason.1,
-                error: visitor.error,
-                kind,
-                attributes: visitor.attributes,
-                local: root.is_none().then(LocalTrace::default),
-                root,
-            },
-        );
         if n.is_multiple_of(INLINE_SAMPLE_EVERY) {
             self.add_overhead(start_raw);
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        let mut visitor = FieldVisitor::default();
+        // Visited before the span's slot is locked: a field's `Debug` may emit events.
+        let mut fields = Fields::new();
+        let mut visitor = FieldVisitor::new(&mut fields);
         values.record(&mut visitor);
+        let (error, kind) = (visitor.error, visitor.kind);
         self.spans.with(id.into_u64(), |state| {
-            state.error |= visitor.error;
-            state.attributes.extend(visitor.attributes);
-            if let Some(kind) = visitor.kind {
+            state.error |= error;
+            state.attributes.extend(fields);
+            if let Some(kind) = kind {
                 state.kind = kind;
             }
         });
@@ -363,7 +359,7 @@ where
         let end_raw = self.clock.raw();
         let n = tick();
         // The state is worked on in its slot (moving it out would copy ~250 bytes) and
-        // dropped there.
+        // released there (the slot keeps the value for its next span).
         self.spans
             .take_with(id.into_u64(), |state| self.close(state, end_raw));
         if n.is_multiple_of(INLINE_SAMPLE_EVERY) {
@@ -373,6 +369,78 @@ where
 }
 
 impl TtaLayer {
+    /// Sets the state of a new span, in its slot: every field, from its fields, its parent
+    /// in this process (`parent_id`) or else the head decision.
+    fn start(
+        &self,
+        state: &mut SpanState,
+        attrs: &Attributes<'_>,
+        parent_id: Option<u64>,
+        start_raw: u64,
+    ) {
+        // Named one by one, so a new field cannot be left unset.
+        let SpanState {
+            name,
+            trace_id,
+            span_id,
+            parent,
+            start_raw: start,
+            threshold,
+            head_sampled,
+            head_reason,
+            error,
+            kind,
+            attributes,
+            root,
+            local,
+        } = state;
+        attributes.clear();
+        let mut visitor = FieldVisitor::new(attributes);
+        attrs.record(&mut visitor);
+        // The new span's slot is locked and not yet published, and a parent never locks a
+        // child's slot: locking the parent's here cannot deadlock.
+        let inherited = parent_id.and_then(|p| {
+            self.spans.with(p, |s| {
+                (
+                    s.trace_id,
+                    *s.span_id.get_or_insert_with(SpanId::random),
+                    s.threshold,
+                    (s.head_sampled, s.head_reason),
+                    s.root.unwrap_or(p),
+                )
+            })
+        });
+        let (head, local_root) = match inherited {
+            Some((tid, parent_span, th, reason, root_id)) => {
+                ((tid, Some(parent_span), th, reason), Some(root_id))
+            }
+            None => (
+                self.head_decision(
+                    visitor.traceparent.as_deref(),
+                    visitor.tracestate.as_deref(),
+                ),
+                None,
+            ),
+        };
+        *name = attrs.metadata().name();
+        (
+            *trace_id,
+            *parent,
+            *threshold,
+            (*head_sampled, *head_reason),
+        ) = head;
+        *span_id = None;
+        *start = start_raw;
+        *error = visitor.error;
+        *kind = visitor.kind.unwrap_or(if local_root.is_none() {
+            SpanKind::Server
+        } else {
+            SpanKind::Internal
+        });
+        *local = local_root.is_none().then(LocalTrace::default);
+        *root = local_root;
+    }
+
     /// A span ended: record its execution and route it (see the type's docs).
     fn close(&self, state: &mut SpanState, end_raw: u64) {
         let duration_nanos = self.clock.elapsed_nanos(state.start_raw, end_raw);
@@ -440,18 +508,14 @@ impl TtaLayer {
     /// the kept threshold and (sampled, reason).
     fn head_decision(
         &self,
-        visitor: &FieldVisitor,
+        traceparent: Option<&str>,
+        tracestate: Option<&str>,
     ) -> (TraceId, Option<SpanId>, Option<u64>, (bool, SamplingReason)) {
         let inner = &self.obs.inner;
-        let remote = visitor
-            .traceparent
-            .as_deref()
-            .and_then(|h| TraceParent::parse(h.trim()).ok());
+        let remote = traceparent.and_then(|h| TraceParent::parse(h.trim()).ok());
         let (trace_id, parent, result) = match remote {
             Some(tp) => {
-                let ot = visitor
-                    .tracestate
-                    .as_deref()
+                let ot = tracestate
                     .and_then(|s| TraceState::parse(s).ok())
                     .and_then(|ts| ts.ot().ok().flatten());
                 let parent_ctx = ParentContext::from_traceparent(&tp, ot.as_ref());
@@ -538,9 +602,16 @@ impl TtaLayer {
             pipeline.record_sampled_out(local.spans.len() as u64 + 1);
             return;
         }
-        let mut spans = local.spans;
-        spans.push(self.span_record(root, duration_nanos));
         let th = result.threshold.map(|t| t.raw());
+        let mut record = self.span_record(root, duration_nanos);
+        record.sampling_threshold = th;
+        if local.spans.is_empty() {
+            // A trace of one span goes without a vector.
+            pipeline.submit_decided_span(record);
+            return;
+        }
+        let mut spans = local.spans;
+        spans.push(record);
         for s in &mut spans {
             s.sampling_threshold = th;
         }

@@ -365,19 +365,27 @@ fn caller_decided_traces_skip_the_buffer_and_are_counted() {
         }
         span.sampling_threshold = Some(0);
     }
-    let ids: HashSet<SpanId> = trace.iter().map(|s| s.span_id).collect();
+    // Traces of one span, handed over without a vector, between the two.
+    let singles: Vec<Span> = traces(2, 1);
+    let mut ids: HashSet<SpanId> = trace.iter().chain(&singles).map(|s| s.span_id).collect();
+    let mut singles = singles.into_iter();
+    assert!(pipeline.submit_decided_span(singles.next().unwrap()));
     assert!(pipeline.submit_decided(trace));
+    assert!(pipeline.submit_decided_span(singles.next().unwrap()));
     pipeline.record_sampled_out(5);
     // The exporter holds the spans before the worker counts them as exported.
     wait_until("decided spans exported", || {
-        exporter.len() == 3 && pipeline.stats().exported_spans == 3
+        exporter.len() == 5 && pipeline.stats().exported_spans == 5
     });
-    let exported: HashSet<SpanId> = exporter.spans().iter().map(|s| s.span_id).collect();
-    assert_eq!(exported, ids);
+    let exported: Vec<SpanId> = exporter.spans().iter().map(|s| s.span_id).collect();
+    assert_eq!(exported.len(), 5, "each exported once");
+    for id in exported {
+        assert!(ids.remove(&id), "{id:?} exported once, and was submitted");
+    }
     let stats = pipeline.stats();
-    assert_eq!(stats.submitted, 8);
+    assert_eq!(stats.submitted, 10);
     assert_eq!(stats.sampled_out, 5);
-    assert_eq!(stats.exported_spans, 3);
+    assert_eq!(stats.exported_spans, 5);
     assert_eq!(stats.buffered_spans, 0);
     let report = pipeline.shutdown(Duration::from_secs(5));
     assert_eq!(report.lost(), 0);

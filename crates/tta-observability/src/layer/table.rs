@@ -5,19 +5,29 @@
 //! lookup of the span in the registry at every callback, and the map's clearing and the
 //! allocation's release when the span closes: together about as much as the registry's own
 //! work per span. Here a span's state lives in a slot of a table found by hashing its id:
-//! the slot is claimed by locking it and finding it empty, its state written there, and the
-//! close works on the state in place and then frees the slot. Nothing is allocated per span.
+//! the slot is claimed by locking it and finding it empty, its state written there in place
+//! (a slot keeps its state value from span to span, so nothing is moved in or out), and the
+//! close works on the state in place, releases what it holds and frees the slot. Nothing is
+//! allocated per span.
 //!
 //! The table grows in levels (each twice the size of the one before, allocated when first
 //! needed), so it only refuses a span when about 4 million are alive at once: a span goes
-//! to the first level with a free slot among the [`PROBE`] slots its id hashes to. Each slot's state sits behind its own
-//! mutex, taken only by callbacks on that one span (its start, close, recorded fields and
-//! error events, and its children's closes adding to a local root's trace), so the lock is
-//! almost never contended; the key word lets a lookup skip other spans' slots without
-//! touching their locks.
+//! to the first level with a free slot among the [`PROBE`] slots its id hashes to.
+//!
+//! Each slot's state sits behind its own spin lock, taken only by callbacks on that one
+//! span (its start, close, recorded fields and error events, and its children's closes
+//! adding to a local root's trace), so it is almost never contended: a wait is for another
+//! thread's callback on the same span, which takes well under a microsecond. A spin lock
+//! (`spin::mutex::SpinMutex`) rather than `std::sync::Mutex` because it is released with a
+//! plain store: one locked instruction per use instead of two, two per span. No code runs
+//! under a slot's lock that could call back into the layer on the same span (field values
+//! of recorded fields are visited before the lock is taken). The key word lets a lookup
+//! skip other spans' slots without touching their locks.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+
+use spin::mutex::{SpinMutex, SpinMutexGuard};
 
 /// Slots an id may use in each level.
 const PROBE: usize = 8;
@@ -26,20 +36,28 @@ const FIRST_LEVEL: usize = 512;
 /// Levels: the last holds `FIRST_LEVEL << (LEVELS - 1)` slots, about 4 million in all.
 const LEVELS: usize = 13;
 
-/// What a slot's lock guards: the id of the span stored there and its state.
-type Stored<T> = Option<(u64, T)>;
+/// What a slot's lock guards: the id of the span stored there (0 = free) and its state,
+/// which stays in the slot from one span to the next.
+type Stored<T> = (u64, T);
+
+/// A state kept in a reused slot.
+pub(super) trait SlotState: Default {
+    /// Releases what the state of a closed span holds (heap memory, shared strings). The
+    /// next span to use the slot sets every field itself.
+    fn release(&mut self);
+}
 
 /// One slot: the id of the span it holds (0 = free) and that span's state.
 struct Slot<T> {
     key: AtomicU64,
-    state: Mutex<Stored<T>>,
+    state: SpinMutex<Stored<T>>,
 }
 
-impl<T> Default for Slot<T> {
+impl<T: SlotState> Default for Slot<T> {
     fn default() -> Self {
         Self {
             key: AtomicU64::new(0),
-            state: Mutex::new(None),
+            state: SpinMutex::new((0, T::default())),
         }
     }
 }
@@ -59,12 +77,7 @@ impl<T> std::fmt::Debug for SpanTable<T> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing panics while a slot is locked, but a poisoned slot still holds valid state.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl<T> SpanTable<T> {
+impl<T: SlotState> SpanTable<T> {
     pub(super) fn new() -> Self {
         Self {
             levels: std::array::from_fn(|_| OnceLock::new()),
@@ -87,8 +100,10 @@ impl<T> SpanTable<T> {
         (0..PROBE).map(move |i| (start + i) & (len - 1))
     }
 
-    /// Stores the state of a new span. `id` must not be 0 nor already stored.
-    pub(super) fn insert(&self, id: u64, state: T) {
+    /// Stores the state of a new span: `init` sets it, in its slot (with the slot locked;
+    /// it may look up other spans). `id` must not be 0 nor already stored. Returns whether
+    /// a slot was found (`init` ran).
+    pub(super) fn insert_with(&self, id: u64, init: impl FnOnce(&mut T)) -> bool {
         debug_assert_ne!(id, 0);
         for i in 0..LEVELS {
             let slots = self.level(i);
@@ -99,32 +114,33 @@ impl<T> SpanTable<T> {
                 }
                 // A slot is claimed by locking it and finding it empty; one held by another
                 // thread is passed over rather than waited for.
-                let mut guard = match slot.state.try_lock() {
-                    Ok(guard) => guard,
-                    Err(TryLockError::Poisoned(p)) => p.into_inner(),
-                    Err(TryLockError::WouldBlock) => continue,
+                let Some(mut guard) = slot.state.try_lock() else {
+                    continue;
                 };
-                if guard.is_none() {
-                    *guard = Some((id, state));
+                if guard.0 == 0 {
+                    guard.0 = id;
+                    init(&mut guard.1);
+                    // Published once set: a lookup that finds the key then waits for the lock.
                     slot.key.store(id, Ordering::Release);
-                    return;
+                    return true;
                 }
             }
         }
-        // Every probed slot of every level is taken (millions of live spans). The state is
-        // dropped; the span's callbacks then find nothing and do nothing.
+        // Every probed slot of every level is taken (millions of live spans): the span is
+        // not tracked; its callbacks find nothing and do nothing.
+        false
     }
 
     /// The slot holding `id`, locked, if the span is stored.
-    fn find(&self, id: u64) -> Option<(&Slot<T>, MutexGuard<'_, Stored<T>>)> {
+    fn find(&self, id: u64) -> Option<(&Slot<T>, SpinMutexGuard<'_, Stored<T>>)> {
         for level in &self.levels {
             let Some(slots) = level.get() else { break };
             for s in Self::probe(id, slots.len()) {
                 let slot = &slots[s];
                 if slot.key.load(Ordering::Acquire) == id {
-                    let guard = lock(&slot.state);
+                    let guard = slot.state.lock();
                     // The span may have closed (and the slot been reused) since the key read.
-                    if matches!(&*guard, Some((k, _)) if *k == id) {
+                    if guard.0 == id {
                         return Some((slot, guard));
                     }
                 }
@@ -136,28 +152,32 @@ impl<T> SpanTable<T> {
     /// Runs `f` on the state of span `id`, if stored.
     pub(super) fn with<R>(&self, id: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let (_, mut guard) = self.find(id)?;
-        guard.as_mut().map(|(_, state)| f(state))
+        Some(f(&mut guard.1))
     }
 
-    /// Runs `f` on the state of span `id`, if stored, then removes the state (dropping it in
-    /// place) and frees the slot.
+    /// Runs `f` on the state of span `id`, if stored, then releases the state in place and
+    /// frees the slot.
     pub(super) fn take_with<R>(&self, id: u64, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let (slot, mut guard) = self.find(id)?;
-        let result = guard.as_mut().map(|(_, state)| f(state));
-        *guard = None;
+        let result = f(&mut guard.1);
+        guard.1.release();
+        guard.0 = 0;
         // Freed while still locked: an insert that then finds the slot unlocked and empty
         // sets the key after this store, never before it.
         slot.key.store(0, Ordering::Release);
-        result
+        Some(result)
+    }
+
+    /// Stores `state` for span `id` (see [`insert_with`](Self::insert_with)).
+    #[cfg(test)]
+    fn insert(&self, id: u64, state: T) -> bool {
+        self.insert_with(id, |s| *s = state)
     }
 
     /// Removes and returns the state of span `id`, freeing its slot.
     #[cfg(test)]
     fn take(&self, id: u64) -> Option<T> {
-        let (slot, mut guard) = self.find(id)?;
-        let (_, state) = guard.take()?;
-        slot.key.store(0, Ordering::Release);
-        Some(state)
+        self.take_with(id, std::mem::take)
     }
 
     /// Spans stored (walks the whole table; for tests).
@@ -176,6 +196,18 @@ impl<T> SpanTable<T> {
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    impl SlotState for String {
+        fn release(&mut self) {
+            self.clear();
+        }
+    }
+
+    impl SlotState for u64 {
+        fn release(&mut self) {
+            *self = 0;
+        }
+    }
 
     #[test]
     fn insert_with_take_round_trip() {
