@@ -176,7 +176,9 @@ impl SpanPipeline {
         let (spans_tx, spans_rx) = bounded(capacity);
         let (ctl_tx, ctl_rx) = unbounded();
         let (wake_tx, wake_rx) = bounded(1);
-        let (decided_tx, decided_rx) = bounded((capacity / 8).max(16));
+        // Caller-decided traces: a quarter of the span queue's size in traces (many are a
+        // single span, the tracing layer's kept requests).
+        let (decided_tx, decided_rx) = bounded((capacity / 4).max(16));
         let batch_capacity = capacity.div_ceil(config.batch_size.max(1)).max(2);
         let (batch_tx, batch_rx) = bounded(batch_capacity);
 

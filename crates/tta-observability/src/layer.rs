@@ -7,8 +7,6 @@ mod table;
 use std::cell::Cell;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
-
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Subscriber};
@@ -150,7 +148,7 @@ impl Default for SpanState {
             head_reason: SamplingReason::HeadRate,
             error: false,
             kind: SpanKind::Internal,
-            attributes: Fields::new(),
+            attributes: Fields::default(),
             root: None,
             local: None,
         }
@@ -179,11 +177,118 @@ enum Route {
     Submit(Vec<Span>),
 }
 
-/// A span's fields, the first [`INLINE_ATTRIBUTES`] inline in its state: most spans have
-/// that few, and a dropped root then allocates nothing for them. A kept span's record gets
-/// them as a vector.
-type Fields = SmallVec<[(SharedStr, AttributeValue); INLINE_ATTRIBUTES]>;
+/// Fields kept in the span's state itself: most spans have that few, and a dropped root
+/// then allocates nothing for them.
 const INLINE_ATTRIBUTES: usize = 2;
+
+/// Longest string value of an inline field kept as bytes.
+const INLINE_STR: usize = 24;
+
+/// `Fields::text_len` of a field whose value is in `Fields::values`.
+const NOT_TEXT: u8 = u8::MAX;
+
+/// A span's fields: the first [`INLINE_ATTRIBUTES`] in arrays in the state, the rest in a
+/// vector. A kept span's record gets them as a vector of attributes.
+///
+/// A short string value is copied straight into `text`, in the state's slot, and only a
+/// kept span makes a `SharedStr` of it. Building the string value elsewhere and moving it
+/// in would write its bytes in parts and read them back in wider words, which stalls the
+/// CPU (a failed store-to-load forward): with one string field that was about a tenth of
+/// the layer's cost per span.
+struct Fields {
+    keys: [&'static str; INLINE_ATTRIBUTES],
+    text: [[u8; INLINE_STR]; INLINE_ATTRIBUTES],
+    /// How many bytes of `text` field `i` holds, or [`NOT_TEXT`].
+    text_len: [u8; INLINE_ATTRIBUTES],
+    values: [AttributeValue; INLINE_ATTRIBUTES],
+    len: usize,
+    more: Vec<(&'static str, AttributeValue)>,
+}
+
+impl Default for Fields {
+    fn default() -> Self {
+        Self {
+            keys: [""; INLINE_ATTRIBUTES],
+            text: [[0; INLINE_STR]; INLINE_ATTRIBUTES],
+            text_len: [NOT_TEXT; INLINE_ATTRIBUTES],
+            values: std::array::from_fn(|_| AttributeValue::Bool(false)),
+            len: 0,
+            more: Vec::new(),
+        }
+    }
+}
+
+impl Fields {
+    fn push(&mut self, key: &'static str, value: AttributeValue) {
+        let i = self.len;
+        if i < INLINE_ATTRIBUTES {
+            self.keys[i] = key;
+            self.text_len[i] = NOT_TEXT;
+            self.values[i] = value;
+            self.len += 1;
+        } else {
+            self.more.push((key, value));
+        }
+    }
+
+    fn push_str(&mut self, key: &'static str, text: &str) {
+        let i = self.len;
+        if i < INLINE_ATTRIBUTES && text.len() <= INLINE_STR {
+            self.keys[i] = key;
+            self.text[i][..text.len()].copy_from_slice(text.as_bytes());
+            self.text_len[i] = text.len() as u8;
+            self.len += 1;
+        } else {
+            self.push(key, SharedStr::new(text).into());
+        }
+    }
+
+    /// The value of inline field `i` (`i < len`), taken out.
+    fn take_value(&mut self, i: usize) -> AttributeValue {
+        match self.text_len[i] {
+            NOT_TEXT => std::mem::replace(&mut self.values[i], AttributeValue::Bool(false)),
+            // The bytes were a whole `&str`: always valid.
+            n => SharedStr::new(&String::from_utf8_lossy(&self.text[i][..usize::from(n)])).into(),
+        }
+    }
+
+    /// Empties the fields, releasing what their values hold.
+    fn clear(&mut self) {
+        for i in 0..self.len {
+            if self.text_len[i] == NOT_TEXT {
+                self.values[i] = AttributeValue::Bool(false);
+            }
+        }
+        self.len = 0;
+        self.more.clear();
+    }
+
+    /// Moves the fields out as attributes, leaving them empty.
+    fn take_attributes(&mut self) -> Vec<(SharedStr, AttributeValue)> {
+        let mut out = Vec::with_capacity(self.len + self.more.len());
+        for i in 0..self.len {
+            out.push((SharedStr::from_static(self.keys[i]), self.take_value(i)));
+        }
+        out.extend(
+            self.more
+                .drain(..)
+                .map(|(k, v)| (SharedStr::from_static(k), v)),
+        );
+        self.len = 0;
+        out
+    }
+
+    /// Adds `other`'s fields after these.
+    fn append(&mut self, mut other: Fields) {
+        for i in 0..other.len {
+            let value = other.take_value(i);
+            self.push(other.keys[i], value);
+        }
+        for (k, v) in other.more {
+            self.push(k, v);
+        }
+    }
+}
 
 /// Collects a span's fields into `attributes` (its state's, in its slot, at the start).
 struct FieldVisitor<'a> {
@@ -206,8 +311,7 @@ impl<'a> FieldVisitor<'a> {
     }
 
     fn push(&mut self, field: &Field, value: AttributeValue) {
-        self.attributes
-            .push((SharedStr::from_static(field.name()), value));
+        self.attributes.push(field.name(), value);
     }
 }
 
@@ -237,7 +341,7 @@ impl Visit for FieldVisitor<'_> {
                     self.error = true;
                 }
                 // Short values are stored inline: no allocation.
-                self.push(field, SharedStr::new(value).into());
+                self.attributes.push_str(field.name(), value);
             }
         }
     }
@@ -333,13 +437,13 @@ where
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
         // Visited before the span's slot is locked: a field's `Debug` may emit events.
-        let mut fields = Fields::new();
+        let mut fields = Fields::default();
         let mut visitor = FieldVisitor::new(&mut fields);
         values.record(&mut visitor);
         let (error, kind) = (visitor.error, visitor.kind);
         self.spans.with(id.into_u64(), |state| {
             state.error |= error;
-            state.attributes.extend(fields);
+            state.attributes.append(fields);
             if let Some(kind) = kind {
                 state.kind = kind;
             }
@@ -498,7 +602,7 @@ impl TtaLayer {
             } else {
                 SpanStatus::Unset
             },
-            attributes: std::mem::take(&mut state.attributes).into_vec(),
+            attributes: state.attributes.take_attributes(),
             sampling_threshold: state.threshold,
         }
     }

@@ -166,6 +166,24 @@ fn span_fields_become_attributes() {
         .entered();
         child.record("rows", 3i64);
         let _leaf = tracing::info_span!("decode", db = "main").entered();
+        drop(_leaf);
+        drop(child);
+        drop(root);
+        // Strings at and past the length kept as bytes, multi-byte text, and a third field
+        // (beyond the state's own two); then roots with fewer fields and none, which must
+        // not see any earlier span's values.
+        for _ in 0..3 {
+            let _texts = tracing::info_span!(
+                "GET /texts",
+                exact = "abcdefghijklmnopqrstuvwx",
+                utf = "grüße, ünïcødé",
+                long = "abcdefghijklmnopqrstuvwxy"
+            )
+            .entered();
+        }
+        let _one = tracing::info_span!("GET /one", only = 1i64).entered();
+        drop(_one);
+        let _bare = tracing::info_span!("GET /bare").entered();
     });
     let spans = flushed_spans(&obs);
     let root = spans
@@ -191,6 +209,27 @@ fn span_fields_become_attributes() {
     let leaf = spans.iter().find(|s| s.name == "decode").expect("leaf");
     assert_eq!(leaf.attributes.len(), 1);
     assert_eq!(str_attr(leaf, "db").as_deref(), Some("main"));
+    let texts: Vec<_> = spans.iter().filter(|s| s.name == "GET /texts").collect();
+    assert_eq!(texts.len(), 3);
+    for t in texts {
+        assert_eq!(t.attributes.len(), 3, "{:?}", t.attributes);
+        assert_eq!(
+            str_attr(t, "exact").as_deref(),
+            Some("abcdefghijklmnopqrstuvwx")
+        );
+        assert_eq!(str_attr(t, "utf").as_deref(), Some("grüße, ünïcødé"));
+        assert_eq!(
+            str_attr(t, "long").as_deref(),
+            Some("abcdefghijklmnopqrstuvwxy")
+        );
+    }
+    let one = spans.iter().find(|s| s.name == "GET /one").expect("one");
+    assert_eq!(
+        one.attributes,
+        vec![("only".into(), AttributeValue::I64(1))]
+    );
+    let bare = spans.iter().find(|s| s.name == "GET /bare").expect("bare");
+    assert!(bare.attributes.is_empty(), "{:?}", bare.attributes);
     obs.shutdown(Duration::from_secs(5));
 }
 
