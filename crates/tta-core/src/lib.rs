@@ -34,6 +34,7 @@ mod ids;
 mod snapshot;
 mod span;
 mod string;
+mod striped;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::{OtTraceState, ThString, TraceParent, TraceState, format_th, parse_th};
@@ -42,6 +43,7 @@ pub use ids::{SpanId, TraceId};
 pub use snapshot::{MetricSeries, MetricValue, MetricsSnapshot};
 pub use span::{AttributeValue, Span, SpanKind, SpanStatus};
 pub use string::SharedStr;
+pub use striped::StripedCounters;
 
 /// Number of bits of randomness in an OpenTelemetry trace id or `rv` value.
 pub const RANDOMNESS_BITS: u32 = 56;

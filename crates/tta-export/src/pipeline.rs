@@ -372,7 +372,7 @@ impl SpanPipeline {
     /// Counts spans of traces the caller decided to drop without submitting them, so
     /// `stats().submitted` and `sampled_out` still account for every span.
     pub fn record_sampled_out(&self, spans: u64) {
-        add(&self.shared.counters.decided_out, spans);
+        self.shared.counters.decided_out.add(0, spans);
     }
 
     /// Decides every buffered trace now, cuts the partial batch, exports everything accepted
@@ -437,13 +437,14 @@ impl SpanPipeline {
         let dropped_after_shutdown = get(&c.dropped_after_shutdown);
         let accepted = get(&c.received) + queue_depth as u64;
         let last_success = get(&c.last_success_unix_nanos);
+        let decided_out = c.decided_out.get(0);
         PipelineStats {
-            submitted: accepted + dropped_queue_full + dropped_after_shutdown + get(&c.decided_out),
+            submitted: accepted + dropped_queue_full + dropped_after_shutdown + decided_out,
             accepted,
             dropped_queue_full,
             dropped_after_shutdown,
             waited_queue_full: get(&c.waited_full),
-            sampled_out: get(&c.sampled_out) + get(&c.decided_out),
+            sampled_out: get(&c.sampled_out) + decided_out,
             kept_spans: get(&c.kept_spans),
             buffered_spans: get(&c.buffered_spans),
             exported_spans: get(&c.exported_spans),

@@ -193,7 +193,8 @@ impl<T> std::ops::Deref for Padded<T> {
 ///
 /// The ones written once per span or trace by different threads sit on cache lines of their
 /// own: `received` and `kept_spans` (the stage), `dropped_queue_full` (producers while the
-/// queue is full) and `decided_out` (every trace the tracing layer drops).
+/// queue is full); `decided_out` (every trace the tracing layer drops, from every request
+/// thread) is striped by thread, so adding to it takes no locked instruction.
 pub(crate) struct Counters {
     pub(crate) received: Padded<AtomicU64>,
     pub(crate) dropped_queue_full: Padded<AtomicU64>,
@@ -202,7 +203,7 @@ pub(crate) struct Counters {
     pub(crate) waited_full: AtomicU64,
     pub(crate) sampled_out: AtomicU64,
     /// Spans of traces the caller decided to drop before submitting (`record_sampled_out`).
-    pub(crate) decided_out: Padded<AtomicU64>,
+    pub(crate) decided_out: tta_core::StripedCounters<1>,
     /// Written by the stage alone (a plain store of its own count).
     pub(crate) kept_spans: Padded<AtomicU64>,
     pub(crate) buffered_spans: AtomicU64,
@@ -227,7 +228,7 @@ impl Counters {
             dropped_after_shutdown: AtomicU64::new(0),
             waited_full: AtomicU64::new(0),
             sampled_out: AtomicU64::new(0),
-            decided_out: Padded(AtomicU64::new(0)),
+            decided_out: tta_core::StripedCounters::new(),
             kept_spans: Padded(AtomicU64::new(0)),
             buffered_spans: AtomicU64::new(0),
             exported_spans: AtomicU64::new(0),

@@ -8,7 +8,7 @@ use tta_cardinality::map::{Insert, InsertOnlyMap};
 use tta_cardinality::{Admitted, CardinalityLimiter, CardinalityStats, KeyId, LabelHash};
 use tta_core::{Clock, MetricSeries, MetricValue, MetricsSnapshot, SystemClock};
 
-use crate::histogram::{LogHistogram, exposed_bounds};
+use crate::histogram::{HistogramRead, LogHistogram, exposed_bounds};
 use crate::names::{sanitize_label_name, sanitize_metric_name};
 use crate::{MetricsConfig, MetricsError};
 
@@ -413,11 +413,42 @@ struct FamilyEntry {
 #[derive(Debug, Default)]
 pub struct ExecutionHint(AtomicU64);
 
+/// One primitive's executions: durations of successes and of failures in histograms of
+/// their own, whose counts are the success and failure counts. Recording one is then two
+/// atomic read-modify-writes (a bucket and the sum) rather than three with a separate
+/// counter; the failures' histogram is allocated at the first failure.
 struct Execution {
     name: Arc<str>,
-    successes: AtomicU64,
-    failures: AtomicU64,
-    durations: LogHistogram,
+    ok: LogHistogram,
+    failed: OnceLock<Box<LogHistogram>>,
+}
+
+impl Execution {
+    fn new(name: Arc<str>) -> Self {
+        Self {
+            name,
+            ok: LogHistogram::new(),
+            failed: OnceLock::new(),
+        }
+    }
+
+    fn record(&self, duration_ms: f64, success: bool) {
+        if success {
+            self.ok.record(duration_ms);
+        } else {
+            self.failed
+                .get_or_init(|| Box::new(LogHistogram::new()))
+                .record(duration_ms);
+        }
+    }
+
+    fn successes(&self) -> u64 {
+        self.ok.count()
+    }
+
+    fn failures(&self) -> u64 {
+        self.failed.get().map_or(0, |h| h.count())
+    }
 }
 
 /// Execution statistics of one primitive, from [`MetricsCollector::metrics`].
@@ -890,12 +921,7 @@ impl MetricsCollector {
                 e
             }
         };
-        exec.durations.record(duration_ms);
-        if success {
-            exec.successes.fetch_add(1, Ordering::Relaxed);
-        } else {
-            exec.failures.fetch_add(1, Ordering::Relaxed);
-        }
+        exec.record(duration_ms, success);
         true
     }
 
@@ -917,14 +943,7 @@ impl MetricsCollector {
             h,
             |e| *e.name == *admitted,
             target,
-            || {
-                Some(Execution {
-                    name: admitted.to_shared(),
-                    successes: AtomicU64::new(0),
-                    failures: AtomicU64::new(0),
-                    durations: LogHistogram::new(),
-                })
-            },
+            || Some(Execution::new(admitted.to_shared())),
         ) {
             // The entry's id (only this slower path pays for the second probe).
             Insert::Found(e) | Insert::Inserted(e) => {
@@ -969,8 +988,8 @@ impl MetricsCollector {
         let (mut names, mut ok, mut failed) = (0, 0, 0);
         self.executions.for_each(|e| {
             names += 1;
-            ok += e.successes.load(Ordering::Relaxed);
-            failed += e.failures.load(Ordering::Relaxed);
+            ok += e.successes();
+            failed += e.failures();
         });
         let total = ok + failed;
         ExecutionTotals {
@@ -1572,20 +1591,19 @@ impl MetricsCollector {
         let mut out = SeriesSet::default();
         self.executions.for_each(|e| {
             let p = || vec![(PRIMITIVE_LABEL.to_owned(), e.name.to_string())];
-            for (outcome, c) in [("success", &e.successes), ("failure", &e.failures)] {
+            let ok = e.ok.read();
+            let failed = e.failed.get().map(|f| f.read());
+            let failures = failed.as_ref().map_or(0, |f| f.count);
+            for (outcome, n) in [("success", ok.count), ("failure", failures)] {
                 let mut labels = p();
                 labels.push(("outcome".to_owned(), outcome.to_owned()));
-                out.add(
-                    EXECUTIONS_METRIC,
-                    labels,
-                    MetricValue::Counter(c.load(Ordering::Relaxed)),
-                );
+                out.add(EXECUTIONS_METRIC, labels, MetricValue::Counter(n));
             }
-            out.add(
-                EXECUTION_DURATION_METRIC,
-                p(),
-                Value::read_hist(&e.durations),
-            );
+            let mut durations = ok;
+            if let Some(f) = &failed {
+                durations.merge(f);
+            }
+            out.add(EXECUTION_DURATION_METRIC, p(), Value::hist(&durations));
         });
         let mut add_family = |f: &Family| {
             let mut each = |s: &Series| {
@@ -1711,7 +1729,10 @@ impl MetricsCollector {
 
 impl Value {
     fn read_hist(h: &LogHistogram) -> MetricValue {
-        let r = h.read();
+        Self::hist(&h.read())
+    }
+
+    fn hist(r: &HistogramRead) -> MetricValue {
         MetricValue::Histogram {
             bounds: exposed_bounds(),
             counts: r.exposed_counts(),
@@ -1722,9 +1743,15 @@ impl Value {
 }
 
 fn execution_metrics(e: &Execution) -> ExecutionMetrics {
-    let r = e.durations.read();
-    let successes = e.successes.load(Ordering::Relaxed);
-    let failures = e.failures.load(Ordering::Relaxed);
+    let ok = e.ok.read();
+    let successes = ok.count;
+    let mut r = ok;
+    let mut failures = 0;
+    if let Some(f) = e.failed.get() {
+        let f = f.read();
+        failures = f.count;
+        r.merge(&f);
+    }
     let total = successes + failures;
     let has = r.count > 0;
     ExecutionMetrics {

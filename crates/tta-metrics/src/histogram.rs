@@ -101,6 +101,11 @@ impl LogHistogram {
             });
     }
 
+    /// How many values were recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
     pub(crate) fn read(&self) -> HistogramRead {
         let counts: Vec<u64> = self
             .counts
@@ -128,6 +133,28 @@ pub(crate) struct HistogramRead {
 }
 
 impl HistogramRead {
+    /// Adds `other`'s values to these.
+    pub(crate) fn merge(&mut self, other: &HistogramRead) {
+        if other.count == 0 {
+            return;
+        }
+        for (c, o) in self.counts.iter_mut().zip(&other.counts) {
+            *c += o;
+        }
+        self.max = if self.count == 0 {
+            other.max
+        } else {
+            self.max.max(other.max)
+        };
+        self.min = if self.count == 0 {
+            other.min
+        } else {
+            self.min.min(other.min)
+        };
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+
     /// The value below which a fraction `q` of observations fall, within
     /// [`QUANTILE_RELATIVE_ERROR`] (clamped to the observed min and max).
     pub(crate) fn quantile(&self, q: f64) -> f64 {

@@ -8,9 +8,9 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use tta_core::{Clock, SystemClock};
 
-use crate::counters::Counters;
 use crate::threshold::{Threshold, bounded_threshold};
 use crate::{SamplingError, SamplingKey, SamplingReason, SamplingResult};
+use tta_core::StripedCounters as Counters;
 
 /// Settings of an [`AdaptiveSampler`]. `Default` gives the production values
 /// (base 0.05 within [0.01, 0.2], 2 % target overhead, adjusting every 60 s).

@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use tta_core::{Clock, OtTraceState, SystemClock, TraceParent};
 
 use crate::adaptive::{AdaptiveSampler, AdaptiveStats};
-use crate::counters::Counters;
 use crate::threshold::threshold_for_rate;
 use crate::{
     Randomness, SamplingConfig, SamplingError, SamplingKey, SamplingReason, SamplingResult,
     Threshold,
 };
+use tta_core::StripedCounters as Counters;
 
 /// What one branch of the parent-based sampler does (OpenTelemetry's `ParentBased` has five
 /// branches: root, and remote or local parent that is sampled or not).

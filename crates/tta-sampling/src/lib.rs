@@ -42,7 +42,6 @@ mod adaptive;
 mod buffer;
 mod composite;
 mod config;
-mod counters;
 mod decision;
 mod error;
 mod hash;

@@ -11,11 +11,13 @@ use tta_metrics::{MetricsCollector, MetricsConfig};
 fn known_series_record_without_allocating() {
     let collector = MetricsCollector::new(MetricsConfig::default()).expect("valid");
     let labels = [("route", "/api"), ("method", "GET")];
-    // First use creates the series (allocates).
+    // First use creates the series (allocates), and a primitive's first failure its
+    // failures' histogram.
     collector.counter("requests_total", &labels).increment(1);
     collector.gauge("queue_depth", &labels).set(1.0);
     collector.histogram("latency_ms", &labels).record(1.0);
     collector.record_execution("primitive_a", 1.0, true);
+    collector.record_execution("primitive_a", 1.0, false);
     let hint = tta_metrics::ExecutionHint::default();
     collector.record_execution_hinted(&hint, "primitive_a", 1.0, true);
     let ((), allocs) = allocations_in(|| {
@@ -39,7 +41,7 @@ fn known_series_record_without_allocating() {
             .metrics("primitive_a")
             .expect("recorded")
             .total_executions,
-        2_002
+        2_003
     );
 }
 

@@ -49,6 +49,17 @@ fn execution_statistics() {
         (totals.names, totals.total_executions, totals.failures),
         (2, 1001, 101)
     );
+    // Failures only: durations come from the failures alone.
+    let other = collector.metrics("other").expect("recorded");
+    assert_eq!((other.successes, other.failures), (0, 1));
+    assert_eq!(
+        (
+            other.min_duration_ms,
+            other.max_duration_ms,
+            other.mean_duration_ms
+        ),
+        (5.0, 5.0, 5.0)
+    );
     assert!(collector.metrics("missing").is_none());
     assert_eq!(collector.all_metrics().len(), 2);
 }

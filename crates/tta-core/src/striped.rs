@@ -1,4 +1,4 @@
-//! Striped counters. While it lives, a thread owns one stripe (a cache line of its own), so
+//! Striped counters for statistics that many threads bump on hot paths. While it lives, a thread owns one stripe (a cache line of its own), so
 //! an increment is a plain load and store on that line: no locked instruction, no contention.
 //! Threads that find every stripe owned share a few stripes with atomic adds. Reading sums
 //! the stripes.
@@ -63,13 +63,24 @@ fn stripe() -> usize {
 #[repr(align(128))]
 struct Stripe<const N: usize>([AtomicU64; N]);
 
-/// `N` counters, striped across threads.
-pub(crate) struct Counters<const N: usize> {
+/// `N` counters, striped across threads: an increment is a plain load and store on the
+/// calling thread's own cache line, a read sums the stripes.
+///
+/// ```
+/// use tta_core::StripedCounters;
+///
+/// let c = StripedCounters::<2>::new();
+/// c.incr(0);
+/// c.add(1, 5);
+/// assert_eq!((c.get(0), c.get(1)), (1, 5));
+/// ```
+pub struct StripedCounters<const N: usize> {
     stripes: Box<[Stripe<N>]>,
 }
 
-impl<const N: usize> Counters<N> {
-    pub(crate) fn new() -> Self {
+impl<const N: usize> StripedCounters<N> {
+    /// `N` counters at zero.
+    pub fn new() -> Self {
         Self {
             stripes: (0..STRIPES)
                 .map(|_| Stripe(std::array::from_fn(|_| AtomicU64::new(0))))
@@ -77,30 +88,42 @@ impl<const N: usize> Counters<N> {
         }
     }
 
-    /// Adds one to counter `i` (`i < N`).
+    /// Adds one to counter `i` (`i < N`; others are ignored).
     #[inline]
-    pub(crate) fn incr(&self, i: usize) {
+    pub fn incr(&self, i: usize) {
+        self.add(i, 1);
+    }
+
+    /// Adds `n` to counter `i` (`i < N`; others are ignored).
+    #[inline]
+    pub fn add(&self, i: usize, n: u64) {
         let s = stripe();
         if let Some(c) = self.stripes.get(s).and_then(|stripe| stripe.0.get(i)) {
             if s < EXCLUSIVE {
                 // This thread is the stripe's only writer.
-                c.store(c.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
             } else {
-                c.fetch_add(1, Ordering::Relaxed);
+                c.fetch_add(n, Ordering::Relaxed);
             }
         }
     }
 
     /// The current total of counter `i`.
-    pub(crate) fn get(&self, i: usize) -> u64 {
+    pub fn get(&self, i: usize) -> u64 {
         self.stripes
             .iter()
             .map(|s| s.0.get(i).map_or(0, |c| c.load(Ordering::Relaxed)))
-            .sum()
+            .fold(0u64, u64::wrapping_add)
     }
 }
 
-impl<const N: usize> std::fmt::Debug for Counters<N> {
+impl<const N: usize> Default for StripedCounters<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> std::fmt::Debug for StripedCounters<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries((0..N).map(|i| self.get(i))).finish()
     }
@@ -116,7 +139,7 @@ mod tests {
     /// increment is counted.
     #[test]
     fn counts_are_exact_across_owned_shared_and_reused_stripes() {
-        let counters = Arc::new(Counters::<3>::new());
+        let counters = Arc::new(StripedCounters::<3>::new());
         let threads = EXCLUSIVE + 10;
         let barrier = Arc::new(Barrier::new(threads));
         let hs: Vec<_> = (0..threads)
