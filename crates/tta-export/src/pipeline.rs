@@ -18,9 +18,10 @@ use crate::{
     ExportConfig, ExportError, Exporter, PipelineStats, ReconfigureReport, ShutdownReport,
 };
 
-/// How long a producer waiting for room in a full queue sleeps between attempts, once
-/// spinning and yielding did not free a slot.
-const FULL_NAP: Duration = Duration::from_micros(50);
+/// How long a producer waiting for room in a full queue waits at most between attempts,
+/// once spinning and yielding did not make room (the stage wakes it sooner, when it has
+/// drained half the queue).
+const FULL_NAP: Duration = Duration::from_millis(1);
 
 /// How long dropping a pipeline that was not shut down waits for it to drain.
 pub const DROP_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
@@ -42,6 +43,9 @@ pub struct SpanPipeline {
     wake_tx: Sender<()>,
     /// Queue depth at which a producer wakes an idle stage.
     wake_at: usize,
+    /// Queue depth a producer waiting for room in a full queue waits for before it tries
+    /// again (half the queue).
+    resume_at: usize,
     ctl_tx: Sender<Control>,
     shared: Arc<Shared>,
     /// Kept to count what is left after shutdown; dropped then, so late submits see a closed
@@ -160,6 +164,7 @@ impl SpanPipeline {
                 })
             })
             .collect();
+        let spare_batches = bounded(config.max_export_workers + 2);
         let shared = Arc::new(Shared {
             config: ArcSwap::from_pointee(config.clone()),
             counters: Counters::new(),
@@ -170,6 +175,9 @@ impl SpanPipeline {
             buffer_stats: ArcSwap::from_pointee(Default::default()),
             stage_idle: crate::stats::Padded(std::sync::atomic::AtomicBool::new(false)),
             shedding: std::sync::atomic::AtomicBool::new(false),
+            room_waiters: std::sync::atomic::AtomicUsize::new(0),
+            room: (Mutex::new(()), Condvar::new()),
+            spare_batches,
             max_hung: (config.max_export_workers as u64 * 2).max(4),
         });
         let capacity = config.max_queue_size;
@@ -219,6 +227,7 @@ impl SpanPipeline {
         Ok(Self {
             decided_tx,
             wake_at: (capacity / 32).max(1),
+            resume_at: capacity / 2,
             wake_tx,
             spans_tx,
             ctl_tx,
@@ -281,32 +290,37 @@ impl SpanPipeline {
             && let Some(wait) = self.shared.config.load().queue_full_wait()
         {
             // Not a blocking send: a producer parked on the queue would make every read of
-            // the stage pay for waking it. Spin, then yield the CPU (on a busy machine the
-            // stage may be waiting for it), then nap, retrying all along.
+            // the stage pay for waking it. Spin briefly, then yield the CPU (on a busy
+            // machine the stage may be waiting for it), then nap, until the stage has
+            // drained half the queue: a producer retrying at every freed slot would go in
+            // lock-step with the stage, both working on the same slot's cache lines, at a
+            // fraction of the rate either reaches alone.
             let mut deadline = Instant::now() + wait;
             let mut taken = get(&self.shared.counters.received);
             let mut span = span;
             let mut round = 0u32;
             loop {
-                if round < 8 {
+                if round < 5 {
                     for _ in 0..1u32 << round {
                         std::hint::spin_loop();
                     }
-                } else if round < 24 {
+                } else if round < 8 {
                     std::thread::yield_now();
                 } else {
-                    std::thread::sleep(FULL_NAP);
+                    self.wait_for_room(FULL_NAP);
                 }
                 round += 1;
-                match self.spans_tx.try_send(span) {
-                    Ok(()) => {
-                        add(&self.shared.counters.waited_full, 1);
-                        return true;
-                    }
-                    Err(TrySendError::Full(s)) => span = s,
-                    Err(TrySendError::Disconnected(_)) => {
-                        add(&self.shared.counters.dropped_after_shutdown, 1);
-                        return false;
+                if self.spans_tx.len() <= self.resume_at {
+                    match self.spans_tx.try_send(span) {
+                        Ok(()) => {
+                            add(&self.shared.counters.waited_full, 1);
+                            return true;
+                        }
+                        Err(TrySendError::Full(s)) => span = s,
+                        Err(TrySendError::Disconnected(_)) => {
+                            add(&self.shared.counters.dropped_after_shutdown, 1);
+                            return false;
+                        }
                     }
                 }
                 if self.shared.stage_idle.load(Relaxed) {
@@ -328,6 +342,26 @@ impl SpanPipeline {
         }
         add(&self.shared.counters.dropped_queue_full, 1);
         false
+    }
+
+    /// Waits until the queue is at most half full, the stage says so, or `limit` passed.
+    fn wait_for_room(&self, limit: Duration) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (lock, room) = &self.shared.room;
+        let until = Instant::now() + limit;
+        let mut guard = lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.shared.room_waiters.fetch_add(1, SeqCst);
+        while self.spans_tx.len() > self.resume_at {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            guard = room
+                .wait_timeout(guard, until - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        self.shared.room_waiters.fetch_sub(1, SeqCst);
     }
 
     /// Hands over the spans of a trace whose sampling decision the caller already made and

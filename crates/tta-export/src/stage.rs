@@ -133,6 +133,8 @@ pub(crate) struct Stage<A> {
     pub(crate) kept: Vec<Span>,
     /// `batch_size` from the config, re-read on every tick and reconfigure.
     pub(crate) batch_size: usize,
+    /// Queue depth at which producers waiting for room are woken (half the queue).
+    pub(crate) resume_at: usize,
     pub(crate) seq: u64,
     pub(crate) last_sent: Option<u64>,
     pub(crate) unsent_spans: u64,
@@ -145,6 +147,8 @@ pub(crate) struct Stage<A> {
 
 /// Spans taken from the queue per clock read.
 const BURST: usize = 1024;
+/// Spans between the stage's looks for producers waiting for room in a full queue.
+const ROOM_CHECK: usize = 64;
 /// Most spans taken in one pass before the buffer's deadlines are polled.
 const MAX_DRAIN: usize = 16 * BURST;
 /// Shortest wait between queue drains, right after spans arrived.
@@ -172,7 +176,9 @@ impl<A: Assembler> Stage<A> {
         clock: Arc<dyn Clock>,
     ) -> Self {
         let batch_size = shared.config.load().batch_size.max(1);
+        let resume_at = spans.capacity().unwrap_or(0) / 2;
         Self {
+            resume_at,
             spans,
             ctl,
             wake,
@@ -286,6 +292,10 @@ impl<A: Assembler> Stage<A> {
                 now = self.clock.now_unix_nanos();
             }
             took += 1;
+            if took.is_multiple_of(ROOM_CHECK) {
+                self.shared
+                    .wake_room_waiters(self.spans.len(), self.resume_at);
+            }
             self.count_received();
             let passed = self.asm.try_pass(span);
             if let Ok(span) = msg {
@@ -296,6 +306,8 @@ impl<A: Assembler> Stage<A> {
                 }
             }
         }
+        self.shared
+            .wake_room_waiters(self.spans.len(), self.resume_at);
         Some(took)
     }
 
@@ -340,9 +352,21 @@ impl<A: Assembler> Stage<A> {
     fn batch_len(&mut self) -> usize {
         let before = self.current.len();
         if before == 0 && self.current.capacity() == 0 {
-            self.current.reserve(self.batch_size);
+            self.new_batch();
         }
         before
+    }
+
+    /// Room for a whole batch in the (empty) current batch: a vector a worker handed back
+    /// when there is one.
+    #[cold]
+    fn new_batch(&mut self) {
+        if self.current.capacity() == 0
+            && let Ok(spare) = self.shared.spare_batches.1.try_recv()
+        {
+            self.current = spare;
+        }
+        self.current.reserve(self.batch_size);
     }
 
     /// Moves a span the assembler kept in place into the current batch.
@@ -409,7 +433,7 @@ impl<A: Assembler> Stage<A> {
             }
             if self.current.is_empty() {
                 self.current_since = Some(Instant::now());
-                self.current.reserve(self.batch_size);
+                self.new_batch();
             }
             let room = self.batch_size - self.current.len();
             self.current.extend(rest.by_ref().take(room));

@@ -47,9 +47,34 @@ pub(crate) struct Shared {
     /// waiting for the export workers, or a producer's wait saw it take nothing. The stage
     /// clears it each time its drain loop runs.
     pub(crate) shedding: std::sync::atomic::AtomicBool,
+    /// Producers waiting for room in a full queue (with `queue_full_wait_ms`); the stage
+    /// wakes them through `room` once it has drained half the queue.
+    pub(crate) room_waiters: std::sync::atomic::AtomicUsize,
+    pub(crate) room: (Mutex<()>, Condvar),
+    /// Emptied batch vectors the workers hand back for the stage to fill again: their
+    /// memory stays in the caches instead of going back to the allocator (freed on one
+    /// thread, allocated on another) at every batch.
+    pub(crate) spare_batches: (
+        crossbeam_channel::Sender<Vec<Span>>,
+        crossbeam_channel::Receiver<Vec<Span>>,
+    ),
 }
 
 impl Shared {
+    /// Wakes the producers waiting for room, if any (the stage calls this as it drains).
+    #[inline]
+    pub(crate) fn wake_room_waiters(&self, queued: usize, resume_at: usize) {
+        if queued <= resume_at && self.room_waiters.load(Ordering::SeqCst) > 0 {
+            self.notify_room();
+        }
+    }
+
+    #[cold]
+    fn notify_room(&self) {
+        let _guard = self.room.0.lock().unwrap_or_else(PoisonError::into_inner);
+        self.room.1.notify_all();
+    }
+
     pub(crate) fn shutdown_deadline(&self) -> Option<Instant> {
         *self
             .shutdown_deadline
@@ -330,6 +355,12 @@ impl Exec {
             add(&c.consecutive_failures, 1);
         }
         self.shared.end_batch(batch.seq);
+        // An exporter still running past its timeout may hold the batch; then it is
+        // dropped by whoever lets go of it last.
+        if let Ok(mut spans) = Arc::try_unwrap(batch.spans) {
+            spans.clear();
+            let _ = self.shared.spare_batches.0.try_send(spans);
+        }
     }
 }
 
