@@ -43,7 +43,7 @@ pub use ids::{SpanId, TraceId};
 pub use snapshot::{MetricSeries, MetricValue, MetricsSnapshot};
 pub use span::{AttributeValue, Span, SpanKind, SpanStatus};
 pub use string::SharedStr;
-pub use striped::StripedCounters;
+pub use striped::{StripedCounters, thread_stripe};
 
 /// Number of bits of randomness in an OpenTelemetry trace id or `rv` value.
 pub const RANDOMNESS_BITS: u32 = 56;

@@ -60,6 +60,15 @@ fn stripe() -> usize {
     SLOT.try_with(|s| s.0).unwrap_or(EXCLUSIVE)
 }
 
+/// A small number identifying the calling thread among the threads alive now (below 64):
+/// the index of its [`StripedCounters`] stripe. Threads alive at the same time get different
+/// numbers while fewer than 62 are alive; a number is reused after its thread exits. Use it
+/// to spread per-thread state over shards.
+#[inline]
+pub fn thread_stripe() -> usize {
+    stripe()
+}
+
 #[repr(align(128))]
 struct Stripe<const N: usize>([AtomicU64; N]);
 

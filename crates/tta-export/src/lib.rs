@@ -69,6 +69,7 @@ mod error;
 mod exporter;
 mod histogram;
 mod pipeline;
+mod shard;
 mod stage;
 mod stats;
 mod worker;

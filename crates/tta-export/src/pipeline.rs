@@ -39,6 +39,9 @@ pub struct SpanPipeline {
     spans_tx: Sender<Span>,
     /// Traces decided (and kept) by the caller, which skip the trace buffer.
     decided_tx: Sender<Decided>,
+    /// The export workers' batch queue, for whole batches from the producers' shards;
+    /// let go of at shutdown, so the queue closes once the stage has exited too.
+    batch_tx: arc_swap::ArcSwapOption<Sender<Batch>>,
     /// Wakes the sampler stage early when the queue fills faster than it drains.
     wake_tx: Sender<()>,
     /// Queue depth at which a producer wakes an idle stage.
@@ -164,7 +167,14 @@ impl SpanPipeline {
                 })
             })
             .collect();
-        let spare_batches = bounded(config.max_export_workers + 2);
+        // Enough exported batch vectors to keep for reuse to cover the batches in flight.
+        let spare_batches = bounded(
+            2 * config
+                .max_queue_size
+                .div_ceil(config.batch_size.max(1))
+                .max(2)
+                + config.max_export_workers,
+        );
         let shared = Arc::new(Shared {
             config: ArcSwap::from_pointee(config.clone()),
             counters: Counters::new(),
@@ -177,6 +187,11 @@ impl SpanPipeline {
             shedding: std::sync::atomic::AtomicBool::new(false),
             room_waiters: std::sync::atomic::AtomicUsize::new(0),
             room: (Mutex::new(()), Condvar::new()),
+            shards: crate::shard::shards(),
+            shards_closed: std::sync::atomic::AtomicBool::new(false),
+            epoch: Instant::now(),
+            batch_size: std::sync::atomic::AtomicUsize::new(config.batch_size.max(1)),
+            last_seq: std::sync::atomic::AtomicU64::new(0),
             spare_batches,
             max_hung: (config.max_export_workers as u64 * 2).max(4),
         });
@@ -188,7 +203,9 @@ impl SpanPipeline {
         // single span, the tracing layer's kept requests).
         let (decided_tx, decided_rx) = bounded((capacity / 4).max(16));
         let batch_capacity = capacity.div_ceil(config.batch_size.max(1)).max(2);
+
         let (batch_tx, batch_rx) = bounded(batch_capacity);
+        let shard_batch_tx = batch_tx.clone();
 
         let stage = Stage::new(
             StageInputs {
@@ -226,6 +243,7 @@ impl SpanPipeline {
         let sync_exec = Mutex::new(Exec::new(Arc::clone(&shared), "tta-export-flush".into()));
         Ok(Self {
             decided_tx,
+            batch_tx: arc_swap::ArcSwapOption::from_pointee(shard_batch_tx),
             wake_at: (capacity / 32).max(1),
             resume_at: capacity / 2,
             wake_tx,
@@ -247,13 +265,150 @@ impl SpanPipeline {
     /// was full or the pipeline is shut down (counted in
     /// [`PipelineStats::dropped_queue_full`] / [`PipelineStats::dropped_after_shutdown`]).
     ///
-    /// Takes no lock and allocates nothing: one attempt on a bounded lock-free queue. With
+    /// Never waits for a lock and allocates nothing per span. A span of a trace that is
+    /// certainly kept (threshold 0, or the sampler keeps every trace now) is appended to a
+    /// batch of this thread's shard (one attempt at an uncontended lock; the vector is
+    /// reused from an exported batch) and reaches the stage with its batch; any other span
+    /// takes one attempt on a bounded lock-free queue. With
     /// the default `queue_full_wait_ms = 0` it never waits; otherwise a full queue makes it
     /// wait for the sampler stage to make room, giving up after that long without progress
     /// (counted in [`PipelineStats::waited_queue_full`]), and never while the stage itself
     /// waits for the exporters (see [`ExportConfig::queue_full_wait_ms`]).
     #[inline]
     pub fn submit(&self, span: Span) -> bool {
+        // A span of a trace that is certainly kept skips the stage (see the `shard` module).
+        let span = match &self.sampler {
+            Some(sampler) if sampler.certainly_keeps(&span) => match self.pass(span, sampler) {
+                Ok(()) => return true,
+                Err(span) => span,
+            },
+            _ => span,
+        };
+        self.enqueue(span)
+    }
+
+    /// Appends a certainly-kept span to this thread's shard; gives it back when the shard
+    /// is taken, closed or full.
+    // The span comes back by value to take the queue's way: boxing it would allocate.
+    #[allow(clippy::result_large_err)]
+    #[inline]
+    fn pass(&self, mut span: Span, sampler: &CompositeSampler) -> Result<(), Span> {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        let shared = &*self.shared;
+        let shard = &shared.shards[tta_core::thread_stripe() % crate::shard::SHARDS];
+        let Some(mut spans) = shard.spans.try_lock() else {
+            return Err(span);
+        };
+        // Checked under the shard's lock: the stage closes the shards and then empties each
+        // under its lock, so a span added here is never left behind.
+        if shared.shards_closed.load(Acquire) {
+            return Err(span);
+        }
+        let batch_size = shared.batch_size.load(Relaxed);
+        if spans.current.len() >= batch_size && !self.shelve(&mut spans) {
+            // As many spans wait here as the queue holds: the workers are behind. Let them
+            // have the CPU for a moment before this span takes the queue's way.
+            std::thread::yield_now();
+            self.send_full(&mut spans, usize::MAX);
+            if !self.shelve(&mut spans) {
+                return Err(span);
+            }
+        }
+        if spans.current.is_empty() {
+            self.open_batch(&mut spans, shard, batch_size);
+        }
+        sampler.record_passed(&mut span);
+        spans.current.push(span);
+        if spans.current.len() >= batch_size || !spans.full.is_empty() {
+            self.send_full(&mut spans, batch_size);
+        }
+        shard.queued.store(spans.len(), Relaxed);
+        if spans.len() == 0 {
+            shard.since.store(0, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Starts a batch in a shard (in a vector a worker handed back when there is one) and,
+    /// if the shard was empty, notes when its first span came.
+    #[cold]
+    fn open_batch(
+        &self,
+        spans: &mut crate::shard::ShardSpans,
+        shard: &crate::shard::Shard,
+        batch_size: usize,
+    ) {
+        let shared = &*self.shared;
+        if spans.current.capacity() == 0
+            && let Ok(mut spare) = shared.spare_batches.1.try_recv()
+        {
+            spare.clear();
+            spans.current = spare;
+        }
+        spans.current.reserve(batch_size);
+        if spans.full.is_empty() {
+            shard
+                .since
+                .store(shared.now_nanos(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Moves a shard's full current batch to its waiting ones; `false` when as many spans
+    /// as the queue holds already wait there.
+    #[cold]
+    fn shelve(&self, spans: &mut crate::shard::ShardSpans) -> bool {
+        if spans.len() >= self.capacity {
+            return false;
+        }
+        let full = std::mem::take(&mut spans.current);
+        spans.full_spans += full.len();
+        spans.full.push_back(full);
+        true
+    }
+
+    /// Sends a shard's full batches (the waiting ones first) to the export workers while
+    /// their queue has room.
+    #[cold]
+    fn send_full(&self, spans: &mut crate::shard::ShardSpans, batch_size: usize) {
+        if spans.current.len() >= batch_size {
+            self.shelve(spans);
+        }
+        let batch_tx = self.batch_tx.load();
+        let Some(batch_tx) = batch_tx.as_deref() else {
+            return;
+        };
+        let shared = &*self.shared;
+        while !batch_tx.is_full() {
+            let Some(full) = spans.full.pop_front() else {
+                return;
+            };
+            let n = full.len();
+            // Numbered and outstanding before it is sent, so a flush waits for it.
+            let seq = shared.next_seq();
+            shared.begin_batch(seq, n as u64);
+            let batch = Batch {
+                seq,
+                spans: Arc::new(full),
+            };
+            match batch_tx.try_send(batch) {
+                Ok(()) => {
+                    spans.full_spans -= n;
+                    shared.counters.add_passed(n as u64);
+                }
+                Err(e) => {
+                    shared.end_batch(seq);
+                    if let Ok(back) = Arc::try_unwrap(e.into_inner().spans) {
+                        spans.full.push_front(back);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The span queue's way into the pipeline (see [`submit`](Self::submit)).
+    #[inline]
+    fn enqueue(&self, span: Span) -> bool {
         match self.spans_tx.try_send(span) {
             Ok(()) => {
                 // The stage drains on a short tick instead of parking on the queue, so a
@@ -466,10 +621,17 @@ impl SpanPipeline {
     /// A snapshot of the counters (see [`PipelineStats`]).
     pub fn stats(&self) -> PipelineStats {
         let c = &self.shared.counters;
-        let queue_depth = self.spans_tx.len();
+        let queue_depth = self.spans_tx.len()
+            + self
+                .shared
+                .shards
+                .iter()
+                .map(|s| s.queued.load(std::sync::atomic::Ordering::Relaxed))
+                .sum::<usize>();
         let dropped_queue_full = get(&c.dropped_queue_full);
         let dropped_after_shutdown = get(&c.dropped_after_shutdown);
-        let accepted = get(&c.received) + queue_depth as u64;
+        let passed = get(&c.passed);
+        let accepted = get(&c.received) + passed + queue_depth as u64;
         let last_success = get(&c.last_success_unix_nanos);
         let decided_out = c.decided_out.get(0);
         PipelineStats {
@@ -479,7 +641,7 @@ impl SpanPipeline {
             dropped_after_shutdown,
             waited_queue_full: get(&c.waited_full),
             sampled_out: get(&c.sampled_out) + decided_out,
-            kept_spans: get(&c.kept_spans),
+            kept_spans: get(&c.kept_spans) + passed,
             buffered_spans: get(&c.buffered_spans),
             exported_spans: get(&c.exported_spans),
             exported_batches: get(&c.exported_batches),
@@ -563,6 +725,9 @@ impl SpanPipeline {
         next.max_queue_size = self.started.max_queue_size;
         next.max_export_workers = self.started.max_export_workers;
         next.async_export = self.started.async_export;
+        self.shared
+            .batch_size
+            .store(next.batch_size.max(1), std::sync::atomic::Ordering::Relaxed);
         self.shared.config.store(Arc::new(next));
         // Wake the stage so a shorter interval or smaller batch takes effect now.
         let _ = self.ctl_tx.send(Control::Reconfigure(None));
@@ -581,6 +746,9 @@ impl SpanPipeline {
         let start = Instant::now();
         let deadline = start + deadline;
         *lock(&self.shared.shutdown_deadline) = Some(deadline);
+        // Producers stop sending whole batches from their shards; the workers' queue closes
+        // when the stage lets go of it.
+        self.batch_tx.store(None);
         let _ = self.ctl_tx.send(Control::Shutdown(deadline));
         let mut threads = lock(&self.threads);
 
@@ -602,11 +770,28 @@ impl SpanPipeline {
             }
             None => None,
         };
-        // Close the queue: later submits fail fast and are counted.
-        let left_in_queue = match lock(&self.spans_rx).take() {
-            Some(rx) => rx.len() as u64,
-            None => 0,
-        };
+        // Close the queue: later submits fail fast and are counted. Spans the stage did not
+        // take from the shards (it ran out of time) are left in the queue too.
+        self.shared
+            .shards_closed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        let left_in_shards: u64 = self
+            .shared
+            .shards
+            .iter()
+            .map(|shard| {
+                let mut spans = shard.spans.lock();
+                shard.queued.store(0, std::sync::atomic::Ordering::Relaxed);
+                let n = spans.len() as u64;
+                spans.take_all();
+                n
+            })
+            .sum();
+        let left_in_queue = left_in_shards
+            + match lock(&self.spans_rx).take() {
+                Some(rx) => rx.len() as u64,
+                None => 0,
+            };
         let mut left_in_batches = 0;
         while let Ok(b) = self.batch_rx.try_recv() {
             left_in_batches += b.spans.len() as u64;

@@ -135,7 +135,6 @@ pub(crate) struct Stage<A> {
     pub(crate) batch_size: usize,
     /// Queue depth at which producers waiting for room are woken (half the queue).
     pub(crate) resume_at: usize,
-    pub(crate) seq: u64,
     pub(crate) last_sent: Option<u64>,
     pub(crate) unsent_spans: u64,
     pub(crate) published: Option<Instant>,
@@ -191,7 +190,6 @@ impl<A: Assembler> Stage<A> {
             current_since: None,
             kept: Vec::new(),
             batch_size,
-            seq: 0,
             last_sent: None,
             unsent_spans: 0,
             published: None,
@@ -213,6 +211,7 @@ impl<A: Assembler> Stage<A> {
                 Some(n) => took += n,
                 None => return self.exit(None),
             }
+            took += self.collect_shards(false);
             // The stage is draining again (not stuck handing a batch to the workers), so
             // producers may wait for room again.
             if self.shared.shedding.load(Ordering::Relaxed) {
@@ -237,11 +236,15 @@ impl<A: Assembler> Stage<A> {
                     Ok(Control::Flush(reply)) => {
                         self.drain_decided();
                         self.drain_queue(None);
+                        self.collect_shards(true);
                         self.asm.flush_all(&mut self.kept);
                         self.absorb();
                         self.cut();
                         self.publish_all();
-                        let _ = reply.send(self.last_sent);
+                        // Batches producers cut from their shards before this flush are
+                        // numbered up to here.
+                        let last = self.shared.last_seq.load(Ordering::SeqCst);
+                        let _ = reply.send((last > 0).then_some(last).max(self.last_sent));
                         continue;
                     }
                     Ok(Control::Reconfigure(sampling)) => {
@@ -362,8 +365,9 @@ impl<A: Assembler> Stage<A> {
     #[cold]
     fn new_batch(&mut self) {
         if self.current.capacity() == 0
-            && let Ok(spare) = self.shared.spare_batches.1.try_recv()
+            && let Ok(mut spare) = self.shared.spare_batches.1.try_recv()
         {
+            spare.clear();
             self.current = spare;
         }
         self.current.reserve(self.batch_size);
@@ -426,6 +430,12 @@ impl<A: Assembler> Stage<A> {
     /// returns the emptied vector for reuse.
     fn absorb_from(&mut self, mut spans: Vec<Span>) -> Vec<Span> {
         self.count_kept(spans.len() as u64);
+        if self.current.is_empty() && spans.len() == self.batch_size {
+            // A whole batch (a producer's shard): sent as it is.
+            self.current = spans;
+            self.cut();
+            return Vec::new();
+        }
         let mut rest = spans.drain(..);
         while rest.len() > 0 {
             if self.current.len() >= self.batch_size {
@@ -454,8 +464,7 @@ impl<A: Assembler> Stage<A> {
         }
         let spans = std::mem::take(&mut self.current);
         let n = spans.len() as u64;
-        self.seq += 1;
-        let seq = self.seq;
+        let seq = self.shared.next_seq();
         self.shared.begin_batch(seq, n);
         let mut batch = Batch {
             seq,
@@ -487,6 +496,39 @@ impl<A: Assembler> Stage<A> {
             self.shared.end_batch(seq);
             return;
         }
+    }
+
+    /// Takes the spans producers left in their shards (see the `shard` module): those that
+    /// have waited an export interval, or all of them with `all` (flush, shutdown). Returns
+    /// the number of spans taken.
+    fn collect_shards(&mut self, all: bool) -> usize {
+        let interval = u64::try_from(self.shared.config.load().export_interval().as_nanos())
+            .unwrap_or(u64::MAX);
+        let now = self.shared.now_nanos();
+        let mut took = 0;
+        for i in 0..self.shared.shards.len() {
+            let shard = &self.shared.shards[i];
+            let since = shard.since.load(Ordering::Relaxed);
+            if !all && (since == 0 || now.saturating_sub(since) < interval) {
+                continue;
+            }
+            let batches = {
+                let mut spans = shard.spans.lock();
+                shard.queued.store(0, Ordering::Relaxed);
+                shard.since.store(0, Ordering::Relaxed);
+                spans.take_all()
+            };
+            for spans in batches {
+                took += spans.len();
+                self.count_received_n(spans.len() as u64);
+                self.absorb_from(spans);
+            }
+            if !all {
+                // These spans have waited a whole export interval already.
+                self.cut();
+            }
+        }
+        took
     }
 
     /// Moves every trace the caller already decided into the current batch; returns the
@@ -532,6 +574,9 @@ impl<A: Assembler> Stage<A> {
     }
 
     fn shutdown(mut self, deadline: Instant) -> StageExit {
+        // From now on producers use the span queue only; what is in the shards is taken
+        // below.
+        self.close_shards();
         // Keep draining while producers still add: spans accepted before the handle closed
         // the queue count as accepted and must go out.
         while (!self.spans.is_empty() || !self.decided.is_empty()) && Instant::now() < deadline {
@@ -541,7 +586,14 @@ impl<A: Assembler> Stage<A> {
         self.exit(Some(deadline))
     }
 
+    fn close_shards(&mut self) {
+        self.shared.shards_closed.store(true, Ordering::SeqCst);
+        self.collect_shards(true);
+    }
+
     fn exit(mut self, deadline: Option<Instant>) -> StageExit {
+        self.close_shards();
+        self.drain_decided();
         let in_time = deadline.is_none_or(|d| Instant::now() < d);
         if in_time {
             self.asm.flush_all(&mut self.kept);

@@ -206,6 +206,9 @@ pub(crate) struct Counters {
     pub(crate) decided_out: tta_core::StripedCounters<1>,
     /// Written by the stage alone (a plain store of its own count).
     pub(crate) kept_spans: Padded<AtomicU64>,
+    /// Spans producers handed to the workers in whole batches from their shards (kept,
+    /// never seen by the stage).
+    pub(crate) passed: AtomicU64,
     pub(crate) buffered_spans: AtomicU64,
     pub(crate) exported_spans: AtomicU64,
     pub(crate) exported_batches: AtomicU64,
@@ -221,6 +224,10 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    pub(crate) fn add_passed(&self, spans: u64) {
+        add(&self.passed, spans);
+    }
+
     pub(crate) fn new() -> Self {
         Self {
             received: Padded(AtomicU64::new(0)),
@@ -230,6 +237,7 @@ impl Counters {
             sampled_out: AtomicU64::new(0),
             decided_out: tta_core::StripedCounters::new(),
             kept_spans: Padded(AtomicU64::new(0)),
+            passed: AtomicU64::new(0),
             buffered_spans: AtomicU64::new(0),
             exported_spans: AtomicU64::new(0),
             exported_batches: AtomicU64::new(0),

@@ -51,9 +51,21 @@ pub(crate) struct Shared {
     /// wakes them through `room` once it has drained half the queue.
     pub(crate) room_waiters: std::sync::atomic::AtomicUsize,
     pub(crate) room: (Mutex<()>, Condvar),
-    /// Emptied batch vectors the workers hand back for the stage to fill again: their
-    /// memory stays in the caches instead of going back to the allocator (freed on one
-    /// thread, allocated on another) at every batch.
+    /// Batches of certainly-kept spans being filled by producers (see the `shard` module).
+    pub(crate) shards: Box<[crate::shard::Shard]>,
+    /// Set when the stage starts its final drain: producers then leave the shards alone.
+    pub(crate) shards_closed: std::sync::atomic::AtomicBool,
+    /// When the pipeline started (the shards' clock).
+    pub(crate) epoch: Instant,
+    /// The last batch sequence number handed out (batches are cut by the stage and by
+    /// producers filling shards).
+    pub(crate) last_seq: std::sync::atomic::AtomicU64,
+    /// `batch_size` from the config, for producers filling shards.
+    pub(crate) batch_size: std::sync::atomic::AtomicUsize,
+    /// Exported batch vectors the workers hand back, spans and all, for the stage or a
+    /// producer's shard to empty and fill again: their memory stays in the caches instead of
+    /// going back to the allocator (freed on one thread, allocated on another) at every
+    /// batch, and the spans are dropped where they were written.
     pub(crate) spare_batches: (
         crossbeam_channel::Sender<Vec<Span>>,
         crossbeam_channel::Receiver<Vec<Span>>,
@@ -69,6 +81,13 @@ impl Shared {
         }
     }
 
+    /// Nanoseconds since the pipeline started, at least 1.
+    pub(crate) fn now_nanos(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
     #[cold]
     fn notify_room(&self) {
         let _guard = self.room.0.lock().unwrap_or_else(PoisonError::into_inner);
@@ -80,6 +99,11 @@ impl Shared {
             .shutdown_deadline
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new batch's sequence number.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.last_seq.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     pub(crate) fn begin_batch(&self, seq: u64, spans: u64) {
@@ -357,8 +381,9 @@ impl Exec {
         self.shared.end_batch(batch.seq);
         // An exporter still running past its timeout may hold the batch; then it is
         // dropped by whoever lets go of it last.
-        if let Ok(mut spans) = Arc::try_unwrap(batch.spans) {
-            spans.clear();
+        // The spans are dropped by whoever reuses the vector: they are still in the caches
+        // of the thread that wrote them, which is likely the one to fill it again.
+        if let Ok(spans) = Arc::try_unwrap(batch.spans) {
             let _ = self.shared.spare_batches.0.try_send(spans);
         }
     }

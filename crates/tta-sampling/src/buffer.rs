@@ -322,10 +322,7 @@ impl std::fmt::Debug for TraceBuffer {
 /// ever keep more, with threshold 0, so such a trace is kept with threshold 0 either way.
 #[inline]
 fn certainly_kept(span: &Span, sampler: &CompositeSampler) -> bool {
-    match span.sampling_threshold {
-        Some(t) => t == Threshold::ALWAYS.raw(),
-        None => sampler.keeps_everything(),
-    }
+    sampler.certainly_keeps(span)
 }
 
 fn ms_to_nanos(ms: u64) -> u64 {

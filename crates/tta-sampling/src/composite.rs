@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
-use tta_core::{Clock, OtTraceState, SystemClock, TraceParent};
+use tta_core::{Clock, OtTraceState, Span, SystemClock, TraceParent};
 
 use crate::adaptive::{AdaptiveSampler, AdaptiveStats};
 use crate::threshold::threshold_for_rate;
@@ -457,6 +457,35 @@ impl CompositeSampler {
         self.counters
             .incr(slot(TAIL, result.is_sampled(), result.reason));
         result
+    }
+
+    /// Whether `span`'s trace is certainly kept whatever else arrives: its recorded head
+    /// decision is a keep with threshold 0, or it records none and the head keeps every
+    /// trace now (tail rules only ever keep more). Such a span needs no trace buffering;
+    /// hand it on after [`record_passed`](Self::record_passed).
+    #[inline]
+    pub fn certainly_keeps(&self, span: &Span) -> bool {
+        match span.sampling_threshold {
+            Some(t) => t == Threshold::ALWAYS.raw(),
+            None => self.keeps_everything(),
+        }
+    }
+
+    /// Records a span [`certainly_keeps`](Self::certainly_keeps) found kept, as the trace
+    /// buffer would have: a root's trace counts as decided by the tail rules (for the
+    /// decision statistics), and the span carries threshold 0.
+    #[inline]
+    pub fn record_passed(&self, span: &mut Span) {
+        if span.parent_span_id.is_none() {
+            let head = SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS));
+            let _ = self.should_sample_tail(
+                span.trace_id,
+                span.is_error(),
+                span.duration_nanos() as f64 / 1e6,
+                &head,
+            );
+        }
+        span.sampling_threshold = Some(Threshold::ALWAYS.raw());
     }
 
     /// Whether the head keeps every trace now (rate 1, so threshold 0): then a trace's

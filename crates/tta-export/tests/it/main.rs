@@ -8,5 +8,6 @@ mod pipeline;
 mod pipeline_otlp;
 #[cfg(feature = "otlp")]
 mod receiver;
+mod shards;
 #[cfg(feature = "store")]
 mod store;
