@@ -547,22 +547,13 @@ impl TraceBuffer {
     /// buffer's counters updated; a root also counts as its trace decided.
     #[inline]
     fn pass_decision(&mut self, span: &Span, sampler: &CompositeSampler) -> SamplingResult {
-        let result = if span.parent_span_id.is_none() {
-            let head = SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS));
-            let result = sampler.should_sample_tail(
-                span.trace_id,
-                span.is_error(),
-                span.duration_nanos() as f64 / 1e6,
-                &head,
-            );
+        let result = sampler.passed_decision(span);
+        if span.parent_span_id.is_none() {
             let s = &mut self.stats;
             s.traces_decided += 1;
             s.traces_kept += 1;
             s.decided_on_root += 1;
-            result
-        } else {
-            SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS))
-        };
+        }
         self.stats.spans_kept += 1;
         self.stats.spans_passed_through += 1;
         result

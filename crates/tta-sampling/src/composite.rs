@@ -476,16 +476,24 @@ impl CompositeSampler {
     /// decision statistics), and the span carries threshold 0.
     #[inline]
     pub fn record_passed(&self, span: &mut Span) {
-        if span.parent_span_id.is_none() {
-            let head = SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS));
-            let _ = self.should_sample_tail(
-                span.trace_id,
-                span.is_error(),
-                span.duration_nanos() as f64 / 1e6,
-                &head,
-            );
-        }
+        let _ = self.passed_decision(span);
         span.sampling_threshold = Some(Threshold::ALWAYS.raw());
+    }
+
+    /// The decision for a certainly-kept span: a root's is the tail rules' (counted), a
+    /// child's the head's keep.
+    #[inline]
+    pub(crate) fn passed_decision(&self, span: &Span) -> SamplingResult {
+        let head = SamplingResult::sample(SamplingReason::HeadRate, Some(Threshold::ALWAYS));
+        if span.parent_span_id.is_some() {
+            return head;
+        }
+        self.should_sample_tail(
+            span.trace_id,
+            span.is_error(),
+            span.duration_nanos() as f64 / 1e6,
+            &head,
+        )
     }
 
     /// Whether the head keeps every trace now (rate 1, so threshold 0): then a trace's
