@@ -621,17 +621,17 @@ impl SpanPipeline {
     /// A snapshot of the counters (see [`PipelineStats`]).
     pub fn stats(&self) -> PipelineStats {
         let c = &self.shared.counters;
-        let queue_depth = self.spans_tx.len()
-            + self
-                .shared
-                .shards
-                .iter()
-                .map(|s| s.queued.load(std::sync::atomic::Ordering::Relaxed))
-                .sum::<usize>();
+        let queue_depth = self.spans_tx.len();
+        let batching_spans = self
+            .shared
+            .shards
+            .iter()
+            .map(|s| s.queued.load(std::sync::atomic::Ordering::Relaxed))
+            .sum::<usize>();
         let dropped_queue_full = get(&c.dropped_queue_full);
         let dropped_after_shutdown = get(&c.dropped_after_shutdown);
         let passed = get(&c.passed);
-        let accepted = get(&c.received) + passed + queue_depth as u64;
+        let accepted = get(&c.received) + passed + (queue_depth + batching_spans) as u64;
         let last_success = get(&c.last_success_unix_nanos);
         let decided_out = c.decided_out.get(0);
         PipelineStats {
@@ -651,6 +651,7 @@ impl SpanPipeline {
             timeouts: get(&c.timeouts),
             panics: get(&c.panics),
             queue_depth,
+            batching_spans,
             queue_capacity: self.capacity,
             pending_batches: self.batch_rx.len(),
             export_latency_p50_ms: c.latency.quantile_ms(0.5),

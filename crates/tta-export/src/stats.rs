@@ -14,7 +14,7 @@ use crate::histogram::LatencyHistogram;
 /// sums across stages may be off by the spans that moved in between; once the pipeline is
 /// quiet (after [`flush`](crate::SpanPipeline::flush)) they add up exactly:
 /// `submitted = accepted + dropped_queue_full + dropped_after_shutdown` and
-/// `accepted = queue_depth + buffered_spans + sampled_out + kept_spans`.
+/// `accepted = queue_depth + batching_spans + buffered_spans + sampled_out + kept_spans`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PipelineStats {
@@ -51,6 +51,9 @@ pub struct PipelineStats {
     pub panics: u64,
     /// Spans waiting in the submit queue now.
     pub queue_depth: usize,
+    /// Spans of certainly-kept traces in batches producers are filling (they skip the
+    /// queue and the trace buffer), not yet handed to the export workers.
+    pub batching_spans: usize,
     /// Capacity of the submit queue (`max_queue_size`).
     pub queue_capacity: usize,
     /// Batches cut and waiting for an export worker (or for `flush` without `async_export`).

@@ -170,6 +170,7 @@ impl HealthComponent for ExportComponent {
             "failed_spans": s.failed_spans,
             "retries": s.retries,
             "queue_depth": s.queue_depth,
+            "batching_spans": s.batching_spans,
             "queue_capacity": s.queue_capacity,
             "export_latency_p50_ms": s.export_latency_p50_ms,
             "export_latency_p99_ms": s.export_latency_p99_ms,

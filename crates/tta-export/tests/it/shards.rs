@@ -48,7 +48,10 @@ fn many_threads_through_their_shards_export_every_span_once() {
         (st.submitted, st.accepted, st.kept_spans, st.exported_spans),
         (8_000, 8_000, 8_000, 8_000)
     );
-    assert_eq!((st.queue_depth, st.dropped_queue_full), (0, 0));
+    assert_eq!(
+        (st.queue_depth, st.batching_spans, st.dropped_queue_full),
+        (0, 0, 0)
+    );
     assert!(mem.spans().iter().all(|s| s.sampling_threshold == Some(0)));
     assert_eq!(p.shutdown(Duration::from_secs(5)).lost(), 0);
 }
@@ -66,9 +69,15 @@ fn a_partial_batch_in_a_shard_is_exported_on_the_interval() {
     for s in traces(3, 2) {
         assert!(p.submit(s));
     }
-    assert_eq!(p.stats().queue_depth, 6, "waiting in the shard");
+    let st = p.stats();
+    assert_eq!(
+        (st.queue_depth, st.batching_spans),
+        (0, 6),
+        "waiting in the shard"
+    );
+    assert_eq!(st.accepted, 6);
     wait_until("the interval's batch", || mem.len() == 6);
-    assert_eq!(p.stats().queue_depth, 0);
+    assert_eq!(p.stats().batching_spans, 0);
     assert_eq!(p.shutdown(Duration::from_secs(5)).lost(), 0);
 }
 
