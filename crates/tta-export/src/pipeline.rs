@@ -296,24 +296,34 @@ impl SpanPipeline {
         use std::sync::atomic::Ordering::{Acquire, Relaxed};
         let shared = &*self.shared;
         let shard = &shared.shards[tta_core::thread_stripe() % crate::shard::SHARDS];
-        let Some(mut spans) = shard.spans.try_lock() else {
-            return Err(span);
-        };
-        // Checked under the shard's lock: the stage closes the shards and then empties each
-        // under its lock, so a span added here is never left behind.
-        if shared.shards_closed.load(Acquire) {
-            return Err(span);
-        }
-        let batch_size = shared.batch_size.load(Relaxed);
-        if spans.current.len() >= batch_size && !self.shelve(&mut spans) {
-            // As many spans wait here as the queue holds: the workers are behind. Let them
-            // have the CPU for a moment before this span takes the queue's way.
-            std::thread::yield_now();
-            self.send_full(&mut spans, usize::MAX);
-            if !self.shelve(&mut spans) {
+        let mut yielded = false;
+        let mut spans = loop {
+            let Some(mut spans) = shard.spans.try_lock() else {
+                return Err(span);
+            };
+            // Checked under the shard's lock: the stage closes the shards and then empties
+            // each under its lock, so a span added here is never left behind.
+            if shared.shards_closed.load(Acquire) {
                 return Err(span);
             }
-        }
+            let batch_size = shared.batch_size.load(Relaxed);
+            if spans.current.len() < batch_size || self.shelve(&mut spans) {
+                break spans;
+            }
+            // As many spans wait here as the queue holds: the workers are behind. Let them
+            // have the CPU for a moment (not holding the shard), then send what fits; if
+            // still nothing fits, this span takes the queue's way.
+            if yielded {
+                return Err(span);
+            }
+            drop(spans);
+            std::thread::yield_now();
+            yielded = true;
+            if let Some(mut spans) = shard.spans.try_lock() {
+                self.send_full(&mut spans, usize::MAX);
+            }
+        };
+        let batch_size = shared.batch_size.load(Relaxed);
         if spans.current.is_empty() {
             self.open_batch(&mut spans, shard, batch_size);
         }
