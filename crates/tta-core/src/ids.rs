@@ -203,19 +203,16 @@ impl TraceId {
             let hi = next_u64();
             let lo = next_u64();
             if hi | lo != 0 {
-                let mut b = [0u8; 16];
-                b[..8].copy_from_slice(&hi.to_be_bytes());
-                b[8..].copy_from_slice(&lo.to_be_bytes());
-                return Self(b);
+                return Self::from_u128(u128::from(hi) << 64 | u128::from(lo));
             }
         }
     }
 
     /// The OpenTelemetry randomness value: the 56 least-significant bits of the id.
     pub fn randomness(&self) -> u64 {
-        let mut low = [0u8; 8];
-        low[1..].copy_from_slice(&self.0[9..]);
-        u64::from_be_bytes(low)
+        // One load of the low eight bytes, masked: copying seven bytes into a buffer and
+        // reading it back whole stalls the CPU (a failed store-to-load forward).
+        (self.to_u128() as u64) & ((1 << crate::RANDOMNESS_BITS) - 1)
     }
 
     /// The id as a big-endian `u128`.

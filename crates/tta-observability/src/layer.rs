@@ -549,7 +549,8 @@ impl TtaLayer {
     fn close(&self, state: &mut SpanState, end_raw: u64) {
         let duration_nanos = self.clock.elapsed_nanos(state.start_raw, end_raw);
         let inner = &self.obs.inner;
-        let duration_ms = duration_nanos as f64 / 1e6;
+        // A multiplication: a division's latency showed in the close.
+        let duration_ms = duration_nanos as f64 * 1e-6;
         let hint = &self.exec_hints[(state.name.as_ptr() as usize >> 3) & (EXEC_HINTS - 1)];
         inner
             .metrics
