@@ -317,14 +317,6 @@ impl std::fmt::Debug for TraceBuffer {
     }
 }
 
-/// Whether no tail rule can change the outcome of `span`'s trace: its recorded head decision
-/// is a keep with threshold 0, or it records none and the current rate is 1. Tail rules only
-/// ever keep more, with threshold 0, so such a trace is kept with threshold 0 either way.
-#[inline]
-fn certainly_kept(span: &Span, sampler: &CompositeSampler) -> bool {
-    sampler.certainly_keeps(span)
-}
-
 fn ms_to_nanos(ms: u64) -> u64 {
     ms.saturating_mul(1_000_000)
 }
@@ -450,7 +442,7 @@ impl TraceBuffer {
         } else {
             self.index.get(&trace_id).copied()
         };
-        if entry.is_none() && certainly_kept(&span, sampler) {
+        if entry.is_none() && sampler.certainly_keeps(&span) {
             self.pass_through(span, sampler, out);
             return;
         }
@@ -507,7 +499,7 @@ impl TraceBuffer {
         }
     }
 
-    /// Emits a span of a trace the head kept with probability 1 (see [`certainly_kept`]):
+    /// Emits a span of a trace the head kept with probability 1 (see [`CompositeSampler::certainly_keeps`]):
     /// whatever the tail rules say, the trace is kept with threshold 0, so it is not
     /// buffered. A root counts as its trace's decision (the tail rules see the root alone,
     /// which only changes the reason counted).
@@ -534,7 +526,7 @@ impl TraceBuffer {
     /// ```
     #[inline(always)]
     pub fn try_pass_through(&mut self, span: &mut Span, sampler: &CompositeSampler) -> bool {
-        if !(self.index.is_empty() && certainly_kept(span, sampler)) {
+        if !(self.index.is_empty() && sampler.certainly_keeps(span)) {
             return false;
         }
         self.stats.spans_received += 1;
@@ -543,7 +535,7 @@ impl TraceBuffer {
         true
     }
 
-    /// The decision for a span passed straight through (see [`certainly_kept`]), with the
+    /// The decision for a span passed straight through (see [`CompositeSampler::certainly_keeps`]), with the
     /// buffer's counters updated; a root also counts as its trace decided.
     #[inline]
     fn pass_decision(&mut self, span: &Span, sampler: &CompositeSampler) -> SamplingResult {
