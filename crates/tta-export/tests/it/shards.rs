@@ -62,7 +62,8 @@ fn a_partial_batch_in_a_shard_is_exported_on_the_interval() {
     let mem = InMemoryExporter::new();
     let config = ExportConfig {
         batch_size: 512,
-        export_interval_seconds: 0.05,
+        // Long enough that the stage cannot take the batch before the counts are read.
+        export_interval_seconds: 0.5,
         ..Default::default()
     };
     let p = start(config, 1.0, vec![Box::new(mem.clone())]);
